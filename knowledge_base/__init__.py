@@ -1,0 +1,1 @@
+"""harlens: knowledge_base."""
