@@ -163,10 +163,10 @@ def read_header(path: Path, delimiter: str | None) -> tuple[list[str], str]:
 
 
 def _csv_chunks(path: Path, delimiter: str, columns: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    # all columns are parsed (a row with extra fields must fail), only `columns` are kept per chunk
     reader = pd.read_csv(
         path,
         sep=delimiter,
-        usecols=columns,
         chunksize=chunk_rows,
         engine="c" if delimiter != r"\s+" else "python",
         dtype=str,
@@ -175,7 +175,8 @@ def _csv_chunks(path: Path, delimiter: str, columns: list[str], chunk_rows: int)
         on_bad_lines="error",
     )
     try:
-        yield from reader
+        for chunk in reader:
+            yield chunk[columns]
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         line = re.search(r"line (\d+)", str(exc))
         raise RecordingError(
@@ -196,9 +197,9 @@ def _parquet_chunks(path: Path, columns: list[str], chunk_rows: int) -> Iterator
 
 
 def _to_float(values: pd.Series, column: str, first_line: int, path: Path) -> np.ndarray:
-    """Numbers of one column; an empty cell is NaN (a gap), any other non-number is an error."""
+    """Numbers of one column; an empty or infinite cell is NaN (a gap), any other non-number is an error."""
     if pd.api.types.is_numeric_dtype(values):
-        return values.to_numpy(dtype=np.float64)
+        return _finite_or_nan(values.to_numpy(dtype=np.float64, copy=True))
     text = values.astype(str).str.strip()
     numbers = pd.to_numeric(text.where(text != "", None), errors="coerce")
     bad = numbers.isna() & (text != "") & ~text.str.lower().isin(["nan", "na", "null"])
@@ -211,7 +212,12 @@ def _to_float(values: pd.Series, column: str, first_line: int, path: Path) -> np
             column=column,
             fix="remove text from sensor columns or map the column away",
         )
-    return numbers.to_numpy(dtype=np.float64)
+    return _finite_or_nan(numbers.to_numpy(dtype=np.float64, copy=True))
+
+
+def _finite_or_nan(values: np.ndarray) -> np.ndarray:
+    values[np.isinf(values)] = np.nan
+    return values
 
 
 def _header_units(header: list[str]) -> dict[str, str]:
@@ -284,9 +290,11 @@ def _check_time_order(times: np.ndarray, first_line: int, path: Path, column: st
 
 
 def _acc_unit(acc: np.ndarray, declared: str, path: Path) -> str:
+    """g or m/s² from the gravity magnitude (columns come in x, y, z triples per placement)."""
     if declared != "auto":
         return declared
-    magnitude = float(np.nanmedian(np.linalg.norm(acc, axis=1)))
+    per_placement = [np.nanmedian(np.linalg.norm(acc[:, k : k + 3], axis=1)) for k in range(0, acc.shape[1], 3)]
+    magnitude = float(np.median(per_placement))
     if 0.5 <= magnitude <= 2.0:
         return "g"
     if 4.0 <= magnitude <= 20.0:
@@ -338,12 +346,16 @@ def read_table(path: str | Path, options: TableOptions | None = None) -> Recordi
     if not columns or sum(len(c) for c in columns) < 2:
         raise RecordingError("the file has fewer than two data rows", path=path, fix="check the export is complete")
     samples = np.concatenate(columns)
-    return _assemble(path, options, header, mapping, samples, times, time_col, time_unit, labels)
+    return _assemble(path, options, header, mapping, samples, times, (time_col, label_col), time_unit, labels)
 
 
-def _assemble(path, options, header, mapping, samples, times, time_col, time_unit, labels) -> Recording:
+def _assemble(path, options, header, mapping, samples, times, special, time_unit, labels) -> Recording:
+    """Validate columns and time, convert units, and build the Recording."""
+    time_col, label_col = special
     notes = [f"columns read: {', '.join(f'{c}->{ch}' for c, ch in mapping.items())}"]
-    ignored = [c for c in header if c not in mapping and c not in (time_col, None) and c != options.label_column]
+    if label_col:
+        notes.append(f"labels from column {label_col!r}")
+    ignored = [c for c in header if c not in mapping and c not in special]
     if ignored:
         notes.append(f"columns ignored: {', '.join(ignored)}")
     for j, column in enumerate(mapping):
