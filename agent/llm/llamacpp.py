@@ -59,7 +59,8 @@ class LlamaCppBackend:
     @property
     def model_id(self) -> str:
         path = self.path
-        return f"llama.cpp:{path.name}:{path.stat().st_size}:t{self.temperature}:s{self.seed}"
+        size = path.stat().st_size if path.is_file() else "missing"
+        return f"llama.cpp:{path.name}:{size}:t{self.temperature}:s{self.seed}"
 
     def _load(self):
         if self._llama is None:
