@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Optional
@@ -9,18 +10,35 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from agent.llm.base import LLMError
 from harlens import data_commands
+from harlens.pack import COMPONENTS, PackError, build_pack
+from knowledge_base.errors import KnowledgeBaseError
 from recordings.errors import RecordingError
 
 app = typer.Typer(help="Explainable zero-shot activity recognition from wearable IMU recordings.", no_args_is_help=True)
 data_app = typer.Typer(help="Datasets, recordings and evaluation protocols.", no_args_is_help=True)
+kb_app = typer.Typer(help="Inspect the knowledge base of a reference pack.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate components on a protocol.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+app.add_typer(kb_app, name="kb")
+app.add_typer(eval_app, name="eval")
 console = Console(width=None if Console().is_terminal else 150)
+USER_ERRORS = (RecordingError, KnowledgeBaseError, PackError, LLMError, ValueError)
 
 
-def _fail(exc: Exception) -> None:
-    console.print(f"[bold red]error:[/] {exc}")
-    raise typer.Exit(code=2)
+def reports_errors(command):
+    """Turn the packages' typed errors into one red line and exit code 2 (no traceback for bad input)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except USER_ERRORS as exc:
+            console.print(f"[bold red]error:[/] {exc}")
+            raise typer.Exit(code=2) from None
+
+    return wrapper
 
 
 @app.callback()
@@ -29,15 +47,14 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="log progre
 
 
 @data_app.command("list")
+@reports_errors
 def data_list(root: Optional[Path] = typer.Option(None, help="data root (default: HARLENS_DATA or ../shared/data)")) -> None:
     """Datasets found under the data root: segments/experiments, activities, subjects, hours."""
-    try:
-        console.print(data_commands.list_datasets(root))
-    except RecordingError as exc:
-        _fail(exc)
+    console.print(data_commands.list_datasets(root))
 
 
 @data_app.command("inspect")
+@reports_errors
 def data_inspect(
     path: Path,
     rate: Optional[float] = typer.Option(None, help="sampling rate when the file has no time column"),
@@ -48,55 +65,102 @@ def data_inspect(
     map_: list[str] = typer.Option([], "--map", help="explicit column mapping COLUMN=placement.sensor.axis"),
 ) -> None:
     """Detected format, channels, units, rate, duration, gaps and label summary of one recording."""
-    try:
-        options = data_commands.table_options(rate, placement, acc_unit, gyro_unit, delimiter, map_)
-        console.print(data_commands.inspect_recording(path, options))
-    except RecordingError as exc:
-        _fail(exc)
+    options = data_commands.table_options(rate, placement, acc_unit, gyro_unit, delimiter, map_)
+    console.print(data_commands.inspect_recording(path, options))
 
 
 @data_app.command("protocol")
+@reports_errors
 def data_protocol(
     name: str,
     root: Optional[Path] = typer.Option(None, help="data root"),
     counts: bool = typer.Option(True, help="load the data and count windows per activity and split"),
 ) -> None:
     """A protocol's split, zero-shot folds and window counts per activity and split."""
-    try:
-        console.print(data_commands.show_protocol(name, root, counts))
-    except RecordingError as exc:
-        _fail(exc)
+    console.print(data_commands.show_protocol(name, root, counts))
 
 
 @data_app.command("activities")
+@reports_errors
 def data_activities(vocabulary: Optional[Path] = typer.Option(None, help="extra vocabulary YAML")) -> None:
     """The activity vocabulary: names, descriptions, attributes and dataset labels."""
-    try:
-        console.print(data_commands.show_activities(vocabulary))
-    except RecordingError as exc:
-        _fail(exc)
+    console.print(data_commands.show_activities(vocabulary))
 
 
 @data_app.command("export-demo")
+@reports_errors
 def data_export_demo(
     out: Path = typer.Option(Path("demo-output/dsads_p8_continuous.csv"), help="CSV to write"),
     subject: str = typer.Option("p8", help="DSADS subject"),
 ) -> None:
     """Join one DSADS subject's segments in recorded order into a timestamped CSV (a 'user file')."""
-    try:
-        path = data_commands.export_continuous_dsads(subject, out)
-        console.print(f"wrote {path}")
-    except RecordingError as exc:
-        _fail(exc)
+    console.print(f"wrote {data_commands.export_continuous_dsads(subject, out)}")
+
+
+@app.command("build")
+@reports_errors
+def build(
+    protocol: str = typer.Option(..., help="protocol whose reference split the pack learns from"),
+    out: Path = typer.Option(..., help="new folder for the pack"),
+    fold: Optional[int] = typer.Option(None, help="zero-shot fold (dsads-zsl, pamap2-zsl)"),
+    only: list[str] = typer.Option(list(COMPONENTS), help="components to build"),
+) -> None:
+    """Build a reference pack: knowledge base, encoder and prototypes, retrieval indexes, manifest."""
+    with console.status("building pack") as status:
+        manifest = build_pack(protocol, out, fold, tuple(only), progress=status.update)
+    for name, record in manifest.components.items():
+        console.print(f"{name}: {record.build_s:.1f} s")
+    console.print(f"pack {out} ({manifest.reference_windows} reference windows) built in {manifest.build_s:.1f} s")
+
+
+@kb_app.command("show")
+@reports_errors
+def kb_show(pack: Path, activity_a: str, activity_b: str, k: int = typer.Option(10, help="features to show")) -> None:
+    """The top features that separate two activities, with both activities' typical values."""
+    from knowledge_base.reports import load_knowledge_base, show_pair
+
+    console.print(show_pair(load_knowledge_base(pack), activity_a, activity_b, k).render())
+
+
+@kb_app.command("check")
+@reports_errors
+def kb_check(
+    pack: Path,
+    recording: Path,
+    at: float = typer.Option(..., help="seconds from the recording's start"),
+    activity: str = typer.Option(..., help="activity whose attribute predicates to check"),
+) -> None:
+    """The attribute predicates of one activity, evaluated on the window of a recording at TIME."""
+    from knowledge_base.reports import check_recording, load_knowledge_base
+    from recordings.io import read_recording
+
+    kb = load_knowledge_base(pack)
+    loaded, _ = read_recording(recording)
+    console.print(check_recording(kb, loaded, at, activity).render())
+
+
+@eval_app.command("encoders")
+@reports_errors
+def eval_encoders(
+    protocol: str = typer.Option("dsads-zsl", help="zero-shot protocol"),
+    seeds: list[int] = typer.Option([0, 1, 2], help="training seeds"),
+    fold: list[int] = typer.Option([], help="folds to run (default: all)"),
+    out: Path = typer.Option(Path("benchmarks/results/encoders.json"), help="JSON report"),
+) -> None:
+    """Train and score the encoder configurations on every fold and seed; print one table, write JSON."""
+    from encoders.evaluation import evaluate_protocol
+    from encoders.report import render_rich
+
+    report = evaluate_protocol(protocol, seeds=seeds, folds=fold or None, out_json=out)
+    console.print(render_rich(report))
+    console.print(f"written to {out}")
 
 
 @app.command("demo")
+@reports_errors
 def demo(out: Path = typer.Option(Path("demo-output"), help="folder for the demo's files")) -> None:
     """The most complete real job available: see the README."""
-    try:
-        data_commands.run_demo(out, console)
-    except RecordingError as exc:
-        _fail(exc)
+    data_commands.run_demo(out, console)
 
 
 if __name__ == "__main__":  # pragma: no cover

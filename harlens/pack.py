@@ -1,0 +1,199 @@
+"""Reference packs: everything harlens learns from reference data, in one folder.
+
+`build_pack` runs the protocol's reference split through each component and writes
+`knowledge_base/`, `encoder/`, `retrieval/` and `manifest.json` (versions, hashes, protocol, timings).
+`load_pack` reads the manifest and refuses a pack whose files or protocol no longer match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from recordings.errors import RecordingError
+from recordings.protocols import get_protocol, load_split
+from recordings.vocabulary import load_vocabulary
+from recordings.windows import Windows
+
+log = logging.getLogger(__name__)
+MANIFEST_FILE = "manifest.json"
+PACK_FORMAT = 1
+COMPONENTS = ("knowledge_base", "encoder", "retrieval")
+
+
+class PackError(RuntimeError):
+    """A pack that cannot be built, found or trusted."""
+
+
+class ComponentRecord(BaseModel):
+    folder: str
+    sha256: str = Field(description="hash over the component's files, checked at load")
+    build_s: float
+
+
+class PackManifest(BaseModel):
+    format: int = PACK_FORMAT
+    harlens_version: str
+    protocol: str
+    protocol_digest: str
+    fold: int | None
+    activities: list[str] = Field(description="every activity the pack can answer, seen and unseen")
+    seen: list[str] = Field(description="activities with reference windows")
+    channels: list[str]
+    sampling_rate_hz: float
+    window_s: float
+    stride_s: float
+    reference_windows: int
+    components: dict[str, ComponentRecord]
+    built_at: datetime
+    build_s: float
+
+
+def _folder_hash(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("harlens")
+
+
+def reference_metadata(windows: Windows) -> pd.DataFrame:
+    """The retrieval metadata table of reference windows (one row per window, ids = row order)."""
+    return pd.DataFrame(
+        {
+            "dataset": [str(r).split("/")[0] for r in windows.recording_ids],
+            "subject": windows.subjects.astype(str),
+            "activity": windows.label_names.astype(str),
+            "recording": windows.recording_ids.astype(str),
+            "start_s": windows.start_s.astype(float),
+        }
+    )
+
+
+def _build_knowledge_base(reference: Windows, folder: Path, vocabulary) -> None:
+    from knowledge_base.base import KnowledgeBase
+
+    KnowledgeBase().fit(reference, vocabulary).save(folder)
+
+
+def _build_encoder(reference: Windows, folder: Path, vocabulary, activities: list[str]) -> None:
+    from encoders.model import IMUEncoder
+
+    extra = tuple(a for a in activities if a not in set(reference.label_names))
+    IMUEncoder(vocabulary=vocabulary).fit(reference).save(folder, extra_activities=extra)
+
+
+def _build_retrieval(reference: Windows, folder: Path, encoder_folder: Path, vocabulary) -> None:
+    from encoders.model import IMUEncoder
+    from retrieval.multi import MultiPlacementIndex
+
+    encoder = IMUEncoder.load(encoder_folder, vocabulary=vocabulary)
+    vectors = encoder.embed_placements(reference)
+    dimension = next(iter(vectors.values())).shape[1]
+    index = MultiPlacementIndex(list(vectors), dimension, encoder_hash=_folder_hash(encoder_folder))
+    index.fit(vectors, reference_metadata(reference)).save(folder)
+
+
+def build_pack(
+    protocol: str,
+    out: str | Path,
+    fold: int | None = None,
+    components: tuple[str, ...] = COMPONENTS,
+    progress=None,
+) -> PackManifest:
+    """Build a reference pack from a protocol's reference split (test subjects are never read into it)."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise PackError(f"{out} exists and is not empty; choose a new folder or delete it")
+    unknown = set(components) - set(COMPONENTS)
+    if unknown or ("retrieval" in components and "encoder" not in components):
+        raise PackError(f"components must be a subset of {COMPONENTS} (retrieval needs the encoder), got {components}")
+    started = time.perf_counter()
+    spec = get_protocol(protocol)
+    vocabulary = load_vocabulary()
+    split = load_split(protocol, fold, vocabulary=vocabulary)
+    reference = split.reference
+    out.mkdir(parents=True, exist_ok=True)
+    records: dict[str, ComponentRecord] = {}
+    steps = {
+        "knowledge_base": lambda folder: _build_knowledge_base(reference, folder, vocabulary),
+        "encoder": lambda folder: _build_encoder(reference, folder, vocabulary, list(spec.activities)),
+        "retrieval": lambda folder: _build_retrieval(reference, folder, out / "encoder", vocabulary),
+    }
+    for name in COMPONENTS:
+        if name not in components:
+            continue
+        if progress:
+            progress(f"building {name}")
+        step_started = time.perf_counter()
+        steps[name](out / name)
+        records[name] = ComponentRecord(folder=name, sha256=_folder_hash(out / name), build_s=time.perf_counter() - step_started)
+        log.info("%s built in %.1f s", name, records[name].build_s)
+    manifest = PackManifest(
+        harlens_version=_version(),
+        protocol=protocol,
+        protocol_digest=spec.digest,
+        fold=fold,
+        activities=list(spec.activities),
+        seen=list(split.seen),
+        channels=list(reference.channels),
+        sampling_rate_hz=reference.sampling_rate_hz,
+        window_s=spec.window_s,
+        stride_s=spec.stride_s,
+        reference_windows=len(reference),
+        components=records,
+        built_at=datetime.now(UTC),
+        build_s=time.perf_counter() - started,
+    )
+    (out / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+    return manifest
+
+
+def load_manifest(path: str | Path, verify: bool = True) -> PackManifest:
+    """A pack's manifest, after checking format, protocol digest and (by default) every component's hash."""
+    path = Path(path)
+    manifest_path = path / MANIFEST_FILE
+    if not manifest_path.is_file():
+        raise PackError(f"{path} is not a harlens pack (no {MANIFEST_FILE}); build one with `harlens build`")
+    try:
+        manifest = PackManifest.model_validate(json.loads(manifest_path.read_text(encoding="utf-8")))
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise PackError(f"{manifest_path}: unreadable manifest ({exc}); rebuild the pack") from None
+    if manifest.format != PACK_FORMAT:
+        raise PackError(f"{path}: pack format {manifest.format}, this harlens reads {PACK_FORMAT}; rebuild the pack")
+    try:
+        spec = get_protocol(manifest.protocol)
+    except RecordingError as exc:
+        raise PackError(f"{path}: {exc}") from None
+    if spec.digest != manifest.protocol_digest:
+        raise PackError(f"{path}: protocol {manifest.protocol} changed since the pack was built; rebuild the pack")
+    if verify:
+        for name, record in manifest.components.items():
+            if _folder_hash(path / record.folder) != record.sha256:
+                raise PackError(f"{path / record.folder}: files changed since the pack was built; rebuild the pack")
+    return manifest
+
+
+def require_channels(manifest: PackManifest, channels: list[str] | tuple[str, ...]) -> list[str]:
+    """The pack channels a recording provides, or an error naming what is missing and what to do."""
+    present = [c for c in manifest.channels if c in set(channels)]
+    if not present:
+        raise PackError(
+            f"the recording's channels {list(channels)[:6]} share nothing with the pack's {manifest.channels[:6]}…; "
+            "use a pack built for these placements"
+        )
+    return present
+
