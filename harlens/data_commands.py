@@ -192,16 +192,27 @@ def export_continuous_dsads(subject: str, out: Path, root: Path | None = None) -
     return out
 
 
-def run_demo(out: Path, console: Console) -> None:
+def run_demo(out: Path, console: Console, pack: Path = Path("packs/dsads-xsub")) -> None:
     """Until the analysis pipeline lands: export held-out subject p8 as a user CSV, read it back like any
-    user file, and show the protocols it will be scored under."""
+    user file, build (or reuse) the dsads-xsub knowledge base, and check its evidence on p8's windows."""
+    from harlens.pack import build_pack, load_manifest
+    from knowledge_base.reports import check_recording, load_knowledge_base, show_pair
+
     console.rule("[bold]harlens demo")
     console.print(
-        "[yellow]The analysis pipeline (knowledge base, encoders, agent) is not built yet; this demo runs the "
-        "most complete real job available: reading a real recording end to end.[/]"
+        "[yellow]The analysis pipeline (encoder, retrieval, agent) is not wired yet; this demo runs the most "
+        "complete real job available: a real recording read end to end and checked against the knowledge base.[/]"
     )
     dataset_dir("dsads")
     csv = export_continuous_dsads("p8", out / "dsads_p8_continuous.csv")
     console.print(f"wrote held-out subject p8 as one continuous CSV: {csv}")
     console.print(inspect_recording(csv))
-    console.print(show_protocol("dsads-zsl", None, counts=False))
+    if not (pack / "manifest.json").is_file():
+        with console.status(f"building the dsads-xsub knowledge base into {pack}"):
+            build_pack("dsads-xsub", pack, components=("knowledge_base",))
+    load_manifest(pack)
+    kb = load_knowledge_base(pack)
+    console.print(show_pair(kb, "running_treadmill", "walking_treadmill_flat", k=5).render())
+    recording, _ = read_recording(csv)
+    for at_s, activity in ((700.0, "lying_on_back"), (1450.0, "lying_on_back")):
+        console.print(check_recording(kb, recording, at_s, activity).render())
