@@ -23,6 +23,6 @@ class RetrievalError(ValueError):
 
 def describe_items(items: Sequence[object], limit: int = _MAX_LISTED) -> str:
     """List the first few offending items (row indices, ids, names) so a message stays readable."""
-    shown = ", ".join(str(item) for item in list(items)[:limit])
+    shown = ", ".join(repr(item) if isinstance(item, str) else str(item) for item in list(items)[:limit])
     hidden = len(items) - limit
     return f"[{shown}, … {hidden} more]" if hidden > 0 else f"[{shown}]"

@@ -48,7 +48,9 @@ def prepare_metadata(metadata: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
     return frame
 
 
-def placeholder_metadata(n_rows: int, *, activities: Iterable[object] | None = None, placement: str = "unknown") -> pd.DataFrame:
+def placeholder_metadata(
+    n_rows: int, *, activities: Iterable[object] | None = None, placement: str = "unknown"
+) -> pd.DataFrame:
     """Metadata for vectors that only carry a label (benchmarks, kNN evaluation): other columns say 'unspecified'."""
     labels = ["unspecified"] * n_rows if activities is None else [str(a) for a in activities]
     if len(labels) != n_rows:
@@ -66,7 +68,7 @@ def placeholder_metadata(n_rows: int, *, activities: Iterable[object] | None = N
 
 
 def _check_columns(metadata: pd.DataFrame) -> None:
-    non_string = [repr(c) for c in metadata.columns if not isinstance(c, str)]
+    non_string = [c for c in metadata.columns if not isinstance(c, str)]
     if non_string:
         raise RetrievalError(
             f"metadata column names must be strings; got {describe_items(non_string)}",
