@@ -163,18 +163,19 @@ def read_header(path: Path, delimiter: str | None) -> tuple[list[str], str]:
 
 
 def _csv_chunks(path: Path, delimiter: str, columns: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
-    # all columns are parsed (a row with extra fields must fail), only `columns` are kept per chunk
-    reader = pd.read_csv(
-        path,
-        sep=delimiter,
-        chunksize=chunk_rows,
-        engine="c" if delimiter != r"\s+" else "python",
-        dtype=str,
-        keep_default_na=False,
-        skipinitialspace=True,
-        on_bad_lines="error",
-    )
+    # all columns are parsed (a row with extra fields must fail), only `columns` are kept per chunk;
+    # pandas may already parse while constructing the reader, so construction is inside the try too
     try:
+        reader = pd.read_csv(
+            path,
+            sep=delimiter,
+            chunksize=chunk_rows,
+            engine="c" if delimiter != r"\s+" else "python",
+            dtype=str,
+            keep_default_na=False,
+            skipinitialspace=True,
+            on_bad_lines="error",
+        )
         for chunk in reader:
             yield chunk[columns]
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:

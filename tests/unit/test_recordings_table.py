@@ -113,6 +113,7 @@ def test_jittered_timestamps_are_regularised(tmp_path):
         ("timestamp,ax,ay,az\n0,0,0,1\n0.02,0,0,1\n0.02,0,0,1\n", "duplicated", 4),
         ("timestamp,ax,ay,az\n0,0,0,1\n0.04,0,0,1\n0.02,0,0,1\n", "backwards", 4),
         ("timestamp,ax,ay,az\n0,0,0,1\n0.00001,0,0,1\n0.00002,0,0,1\n", "sampling rate", None),
+        ('timestamp,ax,ay,az\n0,0,0,"\n', "malformed row", None),  # unclosed quote on the first data row
     ],
 )
 def test_bad_input_names_file_line_and_fix(tmp_path, content, needle, line):
