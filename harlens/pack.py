@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from recordings.datasets import file_sha256
 from recordings.errors import RecordingError
 from recordings.protocols import get_protocol, load_split
 from recordings.vocabulary import load_vocabulary
@@ -60,7 +61,7 @@ def _folder_hash(folder: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         digest.update(path.relative_to(folder).as_posix().encode())
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+        digest.update(bytes.fromhex(file_sha256(path)))
     return digest.hexdigest()
 
 

@@ -7,7 +7,6 @@ feature code no longer produces the same feature names.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -42,6 +41,7 @@ from knowledge_base.pairwise import (
     rank_pairs,
 )
 from recordings.channels import AXES
+from recordings.datasets import file_sha256
 from recordings.vocabulary import AttributeSignature, Vocabulary, load_vocabulary
 from recordings.windows import Windows
 
@@ -301,7 +301,7 @@ class KnowledgeBase(BaseEstimator):
         self.class_stats_.to_parquet(folder / "class_stats.parquet", index=False)
         manifest = KnowledgeBaseManifest(
             format_version=FORMAT_VERSION, created_utc=self.build_info_.created_utc,
-            files={name: _sha256(folder / name) for name in FILES}, n_features=len(self.feature_names_),
+            files={name: file_sha256(folder / name) for name in FILES}, n_features=len(self.feature_names_),
             n_activities=len(self.activities_), n_pairs=len(self.pairs_), protocol=self.build_info_.protocol,
             protocol_digest=self.build_info_.protocol_digest, build_seconds=self.build_info_.total_seconds,
         )  # fmt: skip
@@ -319,7 +319,7 @@ class KnowledgeBase(BaseEstimator):
             path = folder / name
             if not path.is_file():
                 raise KnowledgeBaseError("file missing", where=path, fix="rebuild the knowledge base (harlens build)")
-            if _sha256(path) != manifest.files[name]:
+            if file_sha256(path) != manifest.files[name]:
                 raise KnowledgeBaseError(
                     "file does not match its sha256 in manifest.json (edited or corrupted)",
                     where=path, fix="rebuild the knowledge base; never edit its files by hand",
@@ -417,14 +417,6 @@ def _params(stored: dict, folder: Path) -> dict:
     if unknown:
         raise KnowledgeBaseError(f"unknown build parameters {unknown}", where=folder / "config.json", fix="rebuild the base")
     return {k: (tuple(v) if isinstance(v, list) else v) for k, v in stored.items()}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _write_json(path: Path, payload) -> None:

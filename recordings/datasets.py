@@ -122,12 +122,13 @@ def verify_pamap2(root: str | Path | None = None) -> list[str]:
             path = candidates[0] if candidates else path
         if not path.is_file():
             continue
-        if str(path.stat().st_size) != size.strip() or _sha256(path) != digest.strip():
+        if str(path.stat().st_size) != size.strip() or file_sha256(path) != digest.strip():
             problems.append(str(path))
     return problems
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, read in 1 MiB blocks (datasets and packs can be large)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

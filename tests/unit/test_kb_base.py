@@ -18,7 +18,7 @@ from knowledge_base import (
     window_at,
 )
 from knowledge_base.attributes import FeatureTable, _pool_adjacent_violators, level_boundaries
-from knowledge_base.base import _sha256
+from recordings.datasets import file_sha256
 from recordings.recording import Recording, RecordingMeta
 from recordings.vocabulary import load_vocabulary
 from recordings.windows import Windows
@@ -198,7 +198,7 @@ def test_stale_feature_code_and_unknown_format_are_refused(saved, tmp_path):
     config["feature_names"][0] = "torso.acc.x.renamed"
     (folder / "config.json").write_text(json.dumps(config))
     manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["files"]["config.json"] = _sha256(folder / "config.json")
+    manifest["files"]["config.json"] = file_sha256(folder / "config.json")
     (folder / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(KnowledgeBaseError, match="feature code no longer produces"):
         load_knowledge_base(folder)
