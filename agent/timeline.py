@@ -34,7 +34,7 @@ def segment_windows(
     segments: list[Segment] = []
     if not activities:
         return segments
-    order = np.argsort(start_s, kind="stable")
+    order = np.argsort(start_s, kind="stable") if recording_ids is None else np.lexsort((start_s, recording_ids))
     current: list[int] = [int(order[0])]
     for previous, index in zip(order[:-1], order[1:]):
         same_piece = recording_ids is None or recording_ids[index] == recording_ids[previous]
@@ -68,3 +68,27 @@ def durations(segments: list[Segment]) -> dict[str, float]:
     for segment in segments:
         totals[segment.activity] = totals.get(segment.activity, 0.0) + segment.duration_s
     return dict(sorted(totals.items(), key=lambda item: -item[1]))
+
+
+def smooth_decisions(log_probabilities: np.ndarray, switch_cost: float, breaks: np.ndarray | None = None) -> np.ndarray:
+    """Most likely activity sequence (Viterbi) when changing activity between consecutive windows costs
+    `switch_cost` nats; `breaks[i]` True starts a new piece at window i (a gap, another recording), where
+    switching is free. People do things for minutes, so a lone window that disagrees with both neighbours is
+    more likely a misreading than a 5-second activity. switch_cost=0 returns the per-window argmax."""
+    n, a = log_probabilities.shape
+    if n == 0 or switch_cost <= 0:
+        return log_probabilities.argmax(axis=1)
+    breaks = np.zeros(n, dtype=bool) if breaks is None else breaks
+    score = log_probabilities[0].copy()
+    back = np.zeros((n, a), dtype=np.int64)
+    for i in range(1, n):
+        best_previous = int(score.argmax())
+        cost = 0.0 if breaks[i] else switch_cost
+        stay, switch = score, score[best_previous] - cost
+        back[i] = np.where(stay >= switch, np.arange(a), best_previous)
+        score = np.maximum(stay, switch) + log_probabilities[i]
+    path = np.empty(n, dtype=np.int64)
+    path[-1] = int(score.argmax())
+    for i in range(n - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    return path

@@ -156,6 +156,45 @@ def eval_encoders(
     console.print(f"written to {out}")
 
 
+@app.command("analyze")
+@reports_errors
+def analyze(
+    recording: Path = typer.Argument(..., help="CSV/Parquet/DSADS/HAPT/PAMAP2 recording"),
+    pack: Path = typer.Option(..., help="reference pack from `harlens build`"),
+    out: Path = typer.Option(..., help="folder for timeline, durations, trace and report"),
+    llm: str = typer.Option("local", help="local (llama.cpp, bundled or --model GGUF), openai, or none"),
+    model: Optional[Path] = typer.Option(None, help="a GGUF file for --llm local (default: bundled SmolLM2)"),
+    policy: Optional[str] = typer.Option(None, help="evidence, llm or auto (default: the measured best)"),
+    note: str = typer.Option("", help="a note about the recording (treated as data, never as instructions)"),
+    explain_limit: int = typer.Option(8, help="segments explained by the LLM, longest first; the rest get the template"),
+) -> None:
+    """Recognise what the person did, when, and why: timeline, minutes per activity, explained report."""
+    from harlens import analyze_commands as commands
+
+    with console.status("analysing") as status:
+        analysis, score, _ = commands.run_analysis(recording, pack, llm, model, policy, out, note, explain_limit,
+                                                   progress=status.update)  # fmt: skip
+    commands.print_summary(console, analysis, score, out)
+
+
+@app.command("explain")
+@reports_errors
+def explain(
+    recording: Path = typer.Argument(..., help="the recording"),
+    pack: Path = typer.Option(..., help="reference pack"),
+    at: float = typer.Option(..., help="seconds on the recording's time axis"),
+    llm: str = typer.Option("local", help="local, openai or none"),
+    model: Optional[Path] = typer.Option(None, help="a GGUF file for --llm local"),
+    note: str = typer.Option("", help="a note about the recording (data, never instructions)"),
+) -> None:
+    """One window's decision with its candidates, full evidence and checked explanation."""
+    from harlens import analyze_commands as commands
+
+    with console.status("explaining"):
+        start, candidates, explanation = commands.explain_at(recording, pack, at, llm, model, note)
+    commands.print_explanation(console, start, candidates, explanation)
+
+
 @app.command("demo")
 @reports_errors
 def demo(out: Path = typer.Option(Path("demo-output"), help="folder for the demo's files")) -> None:

@@ -26,7 +26,8 @@ from recordings.windows import Windows
 log = logging.getLogger(__name__)
 MANIFEST_FILE = "manifest.json"
 PACK_FORMAT = 1
-COMPONENTS = ("knowledge_base", "encoder", "retrieval")
+COMPONENTS = ("knowledge_base", "encoder", "retrieval", "fusion")
+FUSION_FILE = "fusion.json"
 
 
 class PackError(RuntimeError):
@@ -108,6 +109,47 @@ def _build_retrieval(reference: Windows, folder: Path, encoder_folder: Path, voc
     index.fit(vectors, reference_metadata(reference)).save(folder)
 
 
+def _build_fusion(reference: Windows, folder: Path, pack: Path, spec, seen: list[str], vocabulary, progress) -> None:
+    from agent.sources import fit_fusion
+
+    components = _open_components(pack, list(spec.activities), seen, spec, reference.sampling_rate_hz,
+                                  list(reference.channels), vocabulary)  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    model = fit_fusion(components, reference, progress=progress)
+    (folder / FUSION_FILE).write_text(model.model_dump_json(indent=1), encoding="utf-8")
+
+
+def _open_components(pack: Path, activities, seen, spec, rate, channels, vocabulary, fusion=None):
+    from agent.sources import ReferenceComponents
+    from encoders.model import IMUEncoder
+    from knowledge_base.base import KnowledgeBase
+    from retrieval.multi import MultiPlacementIndex
+
+    return ReferenceComponents(
+        knowledge_base=KnowledgeBase.load(pack / "knowledge_base"),
+        encoder=IMUEncoder.load(pack / "encoder", vocabulary=vocabulary),
+        index=MultiPlacementIndex.load(pack / "retrieval", encoder_hash=_folder_hash(pack / "encoder")),
+        activities=list(activities), seen=list(seen), window_s=spec.window_s, stride_s=spec.stride_s,
+        sampling_rate_hz=rate, channels=list(channels), fusion=fusion,
+    )  # fmt: skip
+
+
+def open_pack(path: str | Path, verify: bool = True):
+    """A complete pack as :class:`agent.sources.ReferenceComponents`, ready to analyse recordings."""
+    from agent.candidates import FusionModel
+
+    path = Path(path)
+    manifest = load_manifest(path, verify=verify)
+    missing = [c for c in COMPONENTS if c not in manifest.components]
+    if missing:
+        raise PackError(f"{path} lacks {missing}; analysis needs a full pack: `harlens build --protocol "
+                        f"{manifest.protocol} --out NEW_FOLDER`")  # fmt: skip
+    fusion = FusionModel.model_validate_json((path / "fusion" / FUSION_FILE).read_text(encoding="utf-8"))
+    spec = get_protocol(manifest.protocol)
+    return manifest, _open_components(path, manifest.activities, manifest.seen, spec, manifest.sampling_rate_hz,
+                                      manifest.channels, load_vocabulary(), fusion)  # fmt: skip
+
+
 def build_pack(
     protocol: str,
     out: str | Path,
@@ -120,8 +162,10 @@ def build_pack(
     if out.exists() and any(out.iterdir()):
         raise PackError(f"{out} exists and is not empty; choose a new folder or delete it")
     unknown = set(components) - set(COMPONENTS)
-    if unknown or ("retrieval" in components and "encoder" not in components):
-        raise PackError(f"components must be a subset of {COMPONENTS} (retrieval needs the encoder), got {components}")
+    needs = {"retrieval": {"encoder"}, "fusion": {"knowledge_base", "encoder", "retrieval"}}
+    if unknown or any(name in components and not needed <= set(components) for name, needed in needs.items()):
+        raise PackError(f"components must be a subset of {COMPONENTS} (retrieval needs the encoder; fusion needs "
+                        f"all three others), got {components}")
     started = time.perf_counter()
     spec = get_protocol(protocol)
     vocabulary = load_vocabulary()
@@ -133,6 +177,7 @@ def build_pack(
         "knowledge_base": lambda folder: _build_knowledge_base(reference, folder, vocabulary),
         "encoder": lambda folder: _build_encoder(reference, folder, vocabulary, list(spec.activities)),
         "retrieval": lambda folder: _build_retrieval(reference, folder, out / "encoder", vocabulary),
+        "fusion": lambda folder: _build_fusion(reference, folder, out, spec, list(split.seen), vocabulary, progress),
     }
     for name in COMPONENTS:
         if name not in components:

@@ -32,6 +32,7 @@ from knowledge_base.attributes import (
 from knowledge_base.errors import KnowledgeBaseError, listed
 from knowledge_base.features import FeatureExtractor
 from knowledge_base.models import FAMILIES, FeatureConfig, GlossaryEntry
+from knowledge_base.voting import pairwise_votes, reference_percentile
 from knowledge_base.pairwise import (
     STAT_COLUMNS,
     PairRanking,
@@ -259,6 +260,19 @@ class KnowledgeBase(BaseEstimator):
         row = stats.loc[feature]
         values = {c: float(row[c]) for c in STAT_COLUMNS if c != "count"}
         return FeatureStats(activity=self.resolve_activity(activity), feature=feature, count=int(row["count"]), **values)
+
+    def pairwise_votes(self, features: np.ndarray, activities: list[str] | None = None, k: int = 5) -> np.ndarray:
+        """(N, A) share of one-vs-one wins per activity from each pair's top-k features (see `voting`)."""
+        self._check_fitted()
+        names = [self.resolve_activity(a) for a in (activities or list(self.activities_))]
+        return pairwise_votes(np.asarray(features), self.feature_names_, names, self.pairs_, self.class_stats_, k)
+
+    def percentile(self, activity: str, feature: str, value: float) -> float:
+        """Where `value` falls (0–100) in the activity's reference distribution of `feature`."""
+        stats = self.class_stats(activity)
+        if feature not in stats.index:
+            raise KnowledgeBaseError(f"unknown feature {feature!r}", fix="see the glossary (kb.glossary_)")
+        return reference_percentile(stats.loc[feature], value)
 
     def evaluate(self, features: np.ndarray, activity: str, names: list[str] | None = None) -> list[PredicateColumn]:
         """The activity's predicates on many windows' features (reference names unless `names` given)."""

@@ -1,0 +1,179 @@
+"""Stage 1: fuse every source of evidence into calibrated probabilities and keep the likely candidates.
+
+Sources, per window:
+- `prototype`: cosine of the encoder embedding to each activity's text prototype (seen and unseen);
+- `centroid`: cosine to the mean reference embedding of each seen activity;
+- `neighbours`: the reciprocal-rank-fused vote of the nearest reference windows (seen only);
+- `pairwise`: the knowledge base's one-vs-one votes on each pair's top features (seen only);
+- `attributes`: the share of an activity's description predicates that hold (used for unseen activities).
+
+Fusion is hierarchical. The prototypes split the probability between seen and unseen activities (with a
+calibrated-stacking offset); within the seen ones the four sources are averaged in log space and sharpened or
+flattened by one temperature fitted on the reference subjects (leave-one-subject-out for the centroid and
+neighbour sources, so the temperature is not fitted on windows that vote for themselves).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+SEEN_SOURCES = ("prototype", "centroid", "neighbours", "pairwise")
+
+
+class FusionSettings(BaseModel):
+    """Fixed before any data is seen; only `FusionModel.temperature` is fitted."""
+
+    prototype_kind: str = "description"
+    prototype_temperature: float = Field(default=0.05, gt=0)
+    centroid_temperature: float = Field(default=0.05, gt=0)
+    neighbours_k: int = Field(default=10, ge=1)
+    pairwise_k: int = Field(default=5, ge=1)
+    floor: float = Field(default=0.01, gt=0, description="added to shares before the log, so one source cannot veto")
+    seen_offset: float = Field(default=0.0, description="calibrated-stacking offset subtracted from seen prototype scores")
+    cumulative: float = Field(default=0.95, gt=0, le=1, description="keep candidates until this much probability")
+    max_candidates: int = Field(default=5, ge=2)
+
+
+class FusionModel(BaseModel):
+    """The fitted fusion stored in a pack (`fusion/fusion.json`)."""
+
+    settings: FusionSettings = Field(default_factory=FusionSettings)
+    activities: list[str] = Field(description="every activity the pack can answer, seen first")
+    seen: list[str]
+    centroids: list[list[float]] = Field(description="unit mean reference embedding per seen activity")
+    weights: dict[str, float] = Field(description="weight of each seen source; chosen on reference NLL")
+    temperature: float = Field(gt=0, description="divides the fused seen log-scores; fitted on reference NLL")
+    reference_nll: float
+    reference_accuracy: float
+    fitted_on: str = Field(description="how the temperature was fitted (which windows, which hold-outs)")
+
+    @property
+    def unseen(self) -> list[str]:
+        return [a for a in self.activities if a not in set(self.seen)]
+
+
+@dataclass
+class SourceScores:
+    """Raw scores of one batch of windows. Seen-only matrices follow `seen`; the others `activities`."""
+
+    activities: list[str]
+    seen: list[str]
+    prototype: np.ndarray  # (N, A) cosine
+    centroid: np.ndarray  # (N, S) cosine
+    neighbours: np.ndarray  # (N, S) vote shares
+    pairwise: np.ndarray  # (N, S) win shares
+    attributes: np.ndarray | None = None  # (N, A) share of predicates holding, NaN when none apply
+
+    def __len__(self) -> int:
+        return len(self.prototype)
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def seen_log_scores(scores: SourceScores, settings: FusionSettings) -> dict[str, np.ndarray]:
+    """Each seen source as (N, S) log-probabilities: what the trace shows per source."""
+    seen_columns = [scores.activities.index(a) for a in scores.seen]
+    return {
+        "prototype": log_softmax(scores.prototype[:, seen_columns] / settings.prototype_temperature),
+        "centroid": log_softmax(scores.centroid / settings.centroid_temperature),
+        "neighbours": np.log(scores.neighbours + settings.floor),
+        "pairwise": np.log(scores.pairwise + settings.floor),
+    }
+
+
+def weighted_logits(parts: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
+    """(N, S) weighted mean of the seen sources' log-probabilities (before the temperature)."""
+    total = sum(weights.get(name, 0.0) for name in SEEN_SOURCES)
+    if total <= 0:
+        raise ValueError(f"fusion weights {weights} give no source a positive weight")
+    return sum(weights.get(name, 0.0) * parts[name] for name in SEEN_SOURCES) / total
+
+
+def fused_seen_logits(scores: SourceScores, settings: FusionSettings, weights: dict[str, float]) -> np.ndarray:
+    return weighted_logits(seen_log_scores(scores, settings), weights)
+
+
+def fuse(scores: SourceScores, model: FusionModel) -> np.ndarray:
+    """(N, A) calibrated probabilities over `model.activities`."""
+    settings = model.settings
+    within_seen = np.exp(log_softmax(fused_seen_logits(scores, settings, model.weights) / model.temperature))
+    if not model.unseen:
+        return within_seen
+    seen_mask = np.isin(scores.activities, model.seen)
+    prototype = scores.prototype / settings.prototype_temperature - settings.seen_offset * seen_mask
+    split = np.exp(log_softmax(prototype))
+    unseen_part = split[:, ~seen_mask]
+    if scores.attributes is not None:
+        share = np.nan_to_num(scores.attributes[:, ~seen_mask], nan=0.5)
+        unseen_part = unseen_part * (0.25 + share)  # an activity whose description contradicts the signal loses mass
+    seen_mass = split[:, seen_mask].sum(axis=1, keepdims=True)
+    out = np.zeros_like(split)
+    out[:, seen_mask] = seen_mass * within_seen
+    out[:, ~seen_mask] = unseen_part
+    return out / out.sum(axis=1, keepdims=True)
+
+
+def fit_weights(parts: dict[str, np.ndarray], truth: np.ndarray, levels=(0.0, 0.5, 1.0)) -> tuple[dict[str, float], float, float]:
+    """The source weights (each from `levels`) and temperature with the lowest NLL of `truth`."""
+    best: tuple[float, dict[str, float], float] | None = None
+    for combo in np.array(np.meshgrid(*[levels] * len(SEEN_SOURCES))).T.reshape(-1, len(SEEN_SOURCES)):
+        weights = dict(zip(SEEN_SOURCES, map(float, combo)))
+        if sum(weights.values()) <= 0:
+            continue
+        temperature, nll = fit_temperature(weighted_logits(parts, weights), truth)
+        if best is None or nll < best[0] - 1e-9:
+            best = (nll, weights, temperature)
+    return best[1], best[2], best[0]
+
+
+def fit_temperature(logits: np.ndarray, truth: np.ndarray, grid: np.ndarray | None = None) -> tuple[float, float]:
+    """The temperature minimising the negative log-likelihood of `truth` (column indices); and that NLL.
+
+    The default grid only softens (T >= 1): reference scores are optimistic, because the encoder and the
+    class statistics were fitted on those same subjects, so sharpening on them would make test-time
+    probabilities overconfident."""
+    grid = np.geomspace(1.0, 10.0, 40) if grid is None else grid
+    losses = [-log_softmax(logits / t)[np.arange(len(truth)), truth].mean() for t in grid]
+    best = int(np.argmin(losses))
+    return float(grid[best]), float(losses[best])
+
+
+class CandidateSet(BaseModel):
+    """The activities kept for one window, most likely first, with their probabilities."""
+
+    activities: list[str]
+    probabilities: list[float]
+
+    @property
+    def top(self) -> str:
+        return self.activities[0]
+
+    @property
+    def margin(self) -> float:
+        return self.probabilities[0] - (self.probabilities[1] if len(self.probabilities) > 1 else 0.0)
+
+
+def select_candidates(probabilities: np.ndarray, activities: list[str], settings: FusionSettings) -> list[CandidateSet]:
+    """Per window: most likely first, until the cumulative probability reaches `settings.cumulative`,
+    at least two (a decision always has an alternative to argue against) and at most `max_candidates`."""
+    order = np.argsort(-probabilities, axis=1, kind="stable")
+    sets = []
+    for row, ranked in zip(probabilities, order):
+        cumulative = np.cumsum(row[ranked])
+        count = int(np.searchsorted(cumulative, settings.cumulative - 1e-12) + 1)
+        count = min(max(count, 2), settings.max_candidates, len(activities))
+        kept = ranked[:count]
+        sets.append(CandidateSet(activities=[activities[i] for i in kept], probabilities=[float(row[i]) for i in kept]))
+    return sets
+
+
+def candidate_recall(sets: list[CandidateSet], truth: list[str | None]) -> float:
+    """Share of labelled windows whose true activity is among their candidates."""
+    pairs = [(s, t) for s, t in zip(sets, truth) if t]
+    return float(np.mean([t in s.activities for s, t in pairs])) if pairs else float("nan")

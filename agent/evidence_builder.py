@@ -1,0 +1,96 @@
+"""Stage 2: the evidence table for one decision (a window or a timeline segment).
+
+Rows, numbered E1, E2, … in this order:
+- `score`: each candidate's fused probability;
+- `neighbours`: how many of the nearest reference windows belong to each candidate;
+- `feature`: for the leading candidate against each other candidate, the pair's top knowledge-base features,
+  with the query's value, both activities' reference median and quartiles, and the value's percentile in each;
+- `attribute`: the leading candidate's description predicates (and those of candidates without reference
+  data), measured on the query.
+Numbers are rounded to what a reader can check (3 significant digits) before they enter a row, so the
+text the LLM copies and the number the verifier checks are the same.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from agent.candidates import CandidateSet
+from agent.evidence import EvidenceRow, EvidenceTable
+from knowledge_base.base import KnowledgeBase
+
+
+def sig(value: float, digits: int = 3) -> float:
+    """`value` rounded to `digits` significant digits (NaN stays NaN)."""
+    if not np.isfinite(value) or value == 0:
+        return float(value)
+    return float(f"{value:.{digits}g}")
+
+
+def _fmt(value: float) -> str:
+    return f"{sig(value):g}"
+
+
+def build_evidence(
+    kb: KnowledgeBase,
+    query: np.ndarray,
+    candidates: CandidateSet,
+    neighbour_counts: dict[str, int],
+    n_neighbours: int,
+    features_per_pair: int = 2,
+    max_rivals: int = 2,
+) -> EvidenceTable:
+    """Every fact the decision and its explanation may cite, for one query's feature vector `query` (F,)."""
+    rows: list[EvidenceRow] = []
+    probabilities = {a: round(p, 2) for a, p in zip(candidates.activities, candidates.probabilities)}
+
+    def add(**fields) -> None:
+        rows.append(EvidenceRow(id=f"E{len(rows) + 1}", **fields))
+
+    for activity, probability in probabilities.items():
+        add(kind="score", activity=activity, value=probability,
+            statement=f"fused probability of {activity}: {probability:.2f}")  # fmt: skip
+    for activity in candidates.activities:
+        count = int(neighbour_counts.get(activity, 0))
+        if activity in kb.activities_:
+            add(kind="neighbours", activity=activity, value=float(count), reference={"of": float(n_neighbours)},
+                statement=f"{count} of the {n_neighbours} most similar reference windows are {activity}")  # fmt: skip
+    leader = candidates.activities[0]
+    rivals = [a for a in candidates.activities[1:] if a in kb.activities_][:max_rivals]
+    if leader in kb.activities_:
+        for rival in rivals:
+            for ranked in kb.top_features(leader, rival, features_per_pair):
+                _feature_row(kb, query, leader, rival, ranked.name, add)
+    unseen = [a for a in candidates.activities if a not in kb.activities_]
+    for activity in [leader] + [a for a in unseen if a != leader]:
+        for result in kb.check(query, activity):
+            if result.holds is None or result.value is None or not np.isfinite(result.value):
+                continue
+            bounds = {name: sig(v) for name, v in (("lower", result.lower), ("upper", result.upper)) if v is not None}
+            add(kind="attribute", activity=activity, feature=result.feature, unit=result.unit,
+                value=sig(result.value), holds=result.holds, reference=bounds,
+                statement=f"{activity} expects {result.attribute} {result.expected}: measured "
+                f"{_fmt(result.value)} {result.unit} ({result.condition}) — {'holds' if result.holds else 'does not hold'}")  # fmt: skip
+    return EvidenceTable(candidates=list(candidates.activities), probabilities=probabilities, rows=rows)
+
+
+def _feature_row(kb: KnowledgeBase, query: np.ndarray, leader: str, rival: str, name: str, add) -> None:
+    column = kb.feature_names_.index(name)
+    value = float(query[column])
+    if not np.isfinite(value):
+        return
+    entry = kb.glossary_.get(name)
+    label = f"{entry.definition}" if entry else name
+    unit = entry.unit if entry else ""
+    reference: dict[str, float] = {}
+    parts = []
+    for activity in (leader, rival):
+        stats = kb.feature_stats(activity, name)
+        percentile = round(kb.percentile(activity, name, value))
+        reference.update({f"{activity} median": sig(stats.median), f"{activity} q25": sig(stats.q25),
+                          f"{activity} q75": sig(stats.q75), f"{activity} percentile": float(percentile)})  # fmt: skip
+        parts.append(f"{activity} median {_fmt(stats.median)} (IQR {_fmt(stats.q25)}–{_fmt(stats.q75)}), "
+                     f"percentile {percentile}")  # fmt: skip
+    add(kind="feature", activity=f"{leader}|{rival}", feature=name, feature_label=label, unit=unit,
+        value=sig(value), reference=reference, percentile=reference[f"{leader} percentile"],
+        statement=f"{name} = {_fmt(value)} {unit}; " + "; ".join(parts))  # fmt: skip

@@ -1,0 +1,303 @@
+"""The hierarchical pipeline over a batch of windows: candidates → evidence → decision → timeline →
+explanations, with a typed trace of every stage.
+
+    analyzer = Analyzer(components, AnalyzerSettings(decision=DecisionSettings(policy="auto")), backend)
+    analysis = analyzer.analyze(windows, recording_id="p8.csv")
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from agent.candidates import CandidateSet, candidate_recall, fuse, select_candidates
+from agent.decide import DecisionSettings, WindowDecision, ask_llm, decide, windows_for_llm
+from agent.evidence import EvidenceTable
+from agent.evidence_builder import build_evidence
+from agent.explain import Explanation, explain
+from agent.llm.base import LLMBackend
+from agent.llm.cache import ResponseCache
+from agent.llm.structured import Attempt
+from agent.sources import ReferenceComponents, WindowEvidence, score_sources
+from agent.timeline import Segment, durations, segment_windows, smooth_decisions
+from recordings.vocabulary import Vocabulary, load_vocabulary
+from recordings.windows import Windows
+
+
+class AnalyzerSettings(BaseModel):
+    decision: DecisionSettings = Field(default_factory=DecisionSettings)
+    expected_bout_s: float = Field(default=60.0, ge=0, description="prior mean duration of one activity bout; "
+                                   "sets the cost of switching activity between windows (0 = decide each window alone)")
+    explain_limit: int = Field(default=8, ge=0, description="segments explained by the LLM (longest first)")
+    features_per_pair: int = Field(default=2, ge=1)
+    context: str = Field(default="", description="user notes about the recording; quoted data in prompts")
+
+
+class WindowRecord(BaseModel):
+    """One window in the trace."""
+
+    index: int
+    start_s: float
+    candidates: list[str]
+    probabilities: list[float]
+    smoothed: str = Field(description="the evidence decision after timeline smoothing")
+    decision: WindowDecision
+
+
+class SegmentExplanation(BaseModel):
+    segment: int
+    explanation: Explanation
+
+
+class StageTiming(BaseModel):
+    stage: str
+    seconds: float
+
+
+class Totals(BaseModel):
+    windows: int
+    llm_calls: int
+    tokens: int
+    llm_calls_per_window: float
+    tokens_per_window: float
+    windows_per_s: float
+    explanations: dict[str, int] = Field(description="count per status (verified, verified-after-reask, template…)")
+    decided_by: dict[str, int]
+
+
+class AnalysisTrace(BaseModel):
+    """Everything that happened, in order: what a clinician's review shows and a researcher audits."""
+
+    recording: str
+    protocol: str | None = None
+    backend: str | None
+    settings: AnalyzerSettings
+    fusion: dict[str, float | str]
+    timings: list[StageTiming] = Field(default_factory=list)
+    windows: list[WindowRecord] = Field(default_factory=list)
+    explanations: list[SegmentExplanation] = Field(default_factory=list)
+    totals: Totals | None = None
+
+
+class Analysis(BaseModel):
+    recording: str
+    window_s: float
+    segments: list[Segment]
+    durations_s: dict[str, float]
+    decisions: list[str]
+    confidences: list[float]
+    start_s: list[float]
+    trace: AnalysisTrace
+
+    def explanation_for(self, segment: int) -> Explanation | None:
+        return next((e.explanation for e in self.trace.explanations if e.segment == segment), None)
+
+
+def activity_phrases(vocabulary: Vocabulary) -> dict[str, str]:
+    """Every way a text may name an activity (name, display, synonyms, spaced name) → canonical name."""
+    phrases: dict[str, str] = {}
+    for activity in vocabulary.activities:
+        for phrase in [activity.name, activity.name.replace("_", " "), activity.display, *activity.synonyms]:
+            phrases.setdefault(phrase.lower(), activity.name)
+    return phrases
+
+
+class Analyzer:
+    """Runs the pipeline for one pack; `backend=None` means no LLM (policy `evidence`, template explanations)."""
+
+    def __init__(self, components: ReferenceComponents, settings: AnalyzerSettings | None = None,
+                 backend: LLMBackend | None = None, cache: ResponseCache | None = None,
+                 vocabulary: Vocabulary | None = None, progress=None, protocol: str | None = None) -> None:  # fmt: skip
+        if components.fusion is None:
+            raise ValueError("the components carry no fitted fusion; open a complete pack")
+        self.components = components
+        self.settings = settings or AnalyzerSettings()
+        if backend is None and self.settings.decision.policy != "evidence":
+            raise ValueError(f"policy {self.settings.decision.policy!r} needs an LLM backend; use policy 'evidence' "
+                             "or pass --llm local|openai")  # fmt: skip
+        self.backend = backend
+        self.cache = cache
+        self.vocabulary = vocabulary or load_vocabulary()
+        self.phrases = activity_phrases(self.vocabulary)
+        self.progress = progress or (lambda message: None)
+        self.protocol = protocol
+
+    # ------------------------------------------------------------------------------------------ stages
+    def score(self, windows: Windows) -> tuple[WindowEvidence, np.ndarray, list[CandidateSet]]:
+        fusion = self.components.fusion
+        evidence = score_sources(self.components, windows, fusion.settings, np.asarray(fusion.centroids, np.float32))
+        probabilities = fuse(evidence.scores, fusion)
+        return evidence, probabilities, select_candidates(probabilities, fusion.activities, fusion.settings)
+
+    def evidence_table(self, features: np.ndarray, candidates: CandidateSet, neighbour_counts: Counter) -> EvidenceTable:
+        k = self.components.fusion.settings.neighbours_k
+        return build_evidence(self.components.knowledge_base, features, candidates, neighbour_counts,
+                              k, self.settings.features_per_pair)  # fmt: skip
+
+    def neighbour_counts(self, evidence: WindowEvidence, rows: list[int]) -> Counter:
+        labels = self.components.reference_labels.to_numpy()
+        ids = evidence.neighbour_ids[rows]
+        return Counter(labels[ids[ids >= 0]].tolist())
+
+    # ------------------------------------------------------------------------------------------ run
+    def analyze(self, windows: Windows, recording_id: str, breaks: np.ndarray | None = None) -> Analysis:
+        """Windows in time order; `breaks[i]` True where a new piece starts (a gap or another file)."""
+        breaks = _checked_breaks(windows, breaks)
+        trace = AnalysisTrace(recording=recording_id, protocol=self.protocol, backend=self.backend.model_id if self.backend else None,
+                              settings=self.settings, fusion=self._fusion_summary())  # fmt: skip
+        started = time.perf_counter()
+        clock = _Clock(trace)
+        self.progress(f"scoring {len(windows)} windows (features, encoder, retrieval, pairwise votes)")
+        evidence, probabilities, sets = self.score(windows)
+        clock.mark("candidates")
+        activities = self.components.fusion.activities
+        cost = switch_cost(self.settings.expected_bout_s, self.components.stride_s, len(activities))
+        smoothed = smooth_decisions(np.log(probabilities + 1e-12), cost, breaks)
+        decisions = self._decide(windows, evidence, sets, [activities[i] for i in smoothed])
+        clock.mark("decision")
+        chosen = [d.activity for d in decisions]
+        confidence = probabilities[np.arange(len(windows)), [activities.index(a) for a in chosen]]
+        segments = segment_windows(chosen, confidence, windows.start_s, windows.window_s,
+                                   np.cumsum(breaks))  # fmt: skip
+        for segment in segments:
+            segment.flags += self._flags(segment, decisions)
+        trace.windows = [
+            WindowRecord(index=i, start_s=float(windows.start_s[i]), candidates=s.activities, probabilities=s.probabilities,
+                         smoothed=activities[smoothed[i]], decision=d)  # fmt: skip
+            for i, (s, d) in enumerate(zip(sets, decisions))
+        ]
+        trace.explanations = self._explain_segments(segments, evidence, probabilities)
+        clock.mark("explanations")
+        trace.totals = _totals(trace, len(windows), time.perf_counter() - started)
+        return Analysis(recording=recording_id, window_s=windows.window_s, segments=segments,
+                        durations_s=durations(segments), decisions=chosen, confidences=confidence.tolist(),
+                        start_s=windows.start_s.astype(float).tolist(), trace=trace)  # fmt: skip
+
+    def _decide(self, windows: Windows, evidence: WindowEvidence, sets: list[CandidateSet], smoothed: list[str]) -> list[WindowDecision]:
+        asked = set(windows_for_llm(sets, self.settings.decision))
+        decisions = []
+        for i, (candidates, evidence_choice) in enumerate(zip(sets, smoothed)):
+            choice, attempts = None, []
+            if i in asked:
+                self.progress(f"asking the LLM about window {i} ({len(decisions)}/{len(windows)})")
+                table = self.evidence_table(evidence.features[i], candidates, self.neighbour_counts(evidence, [i]))
+                choice, attempts = ask_llm(self.backend, candidates, table, self.settings.context,
+                                           self.settings.decision.max_reasks, self.cache)  # fmt: skip
+            decisions.append(decide(evidence_choice, choice, attempts, i in asked))
+        return decisions
+
+    def _explain_segments(self, segments: list[Segment], evidence: WindowEvidence, probabilities: np.ndarray) -> list[SegmentExplanation]:
+        ranked = sorted(segments, key=lambda s: -s.duration_s)
+        with_llm = {s.index for s in ranked[: self.settings.explain_limit]} if self.backend else set()
+        out = []
+        for number, segment in enumerate(segments, 1):
+            self.progress(f"explaining segment {number}/{len(segments)} ({segment.activity})")
+            table = self.segment_evidence(segment, evidence, probabilities)
+            explanation = explain(table, self.phrases, self.backend if segment.index in with_llm else None,
+                                  self.settings.context, self._parents(table.candidates), self.cache)  # fmt: skip
+            if self.backend and segment.index not in with_llm:
+                explanation.status = "template"
+            out.append(SegmentExplanation(segment=segment.index, explanation=explanation))
+        return out
+
+    def segment_evidence(self, segment: Segment, evidence: WindowEvidence, probabilities: np.ndarray) -> EvidenceTable:
+        """Evidence for a whole segment: median features, mean probabilities, pooled neighbours; the
+        segment's activity leads."""
+        rows = segment.window_indices
+        activities = self.components.fusion.activities
+        mean = probabilities[rows].mean(axis=0)
+        sets = select_candidates(mean[None, :], activities, self.components.fusion.settings)[0]
+        kept = [segment.activity] + [a for a in sets.activities if a != segment.activity]
+        kept = kept[: self.components.fusion.settings.max_candidates]
+        candidates = CandidateSet(activities=kept, probabilities=[float(mean[activities.index(a)]) for a in kept])
+        with np.errstate(all="ignore"):
+            features = np.nanmedian(evidence.features[rows], axis=0)
+        counts = self.neighbour_counts(evidence, rows)
+        scale = len(rows)
+        per_window = Counter({a: int(round(c / scale)) for a, c in counts.items()})
+        return self.evidence_table(features, candidates, per_window)
+
+    def explain_window(self, windows: Windows, index: int) -> tuple[CandidateSet, Explanation]:
+        """On demand: one window's candidates and its explained decision (evidence policy)."""
+        evidence, probabilities, sets = self.score(windows.subset(np.array([index])))
+        table = self.evidence_table(evidence.features[0], sets[0], self.neighbour_counts(evidence, [0]))
+        return sets[0], explain(table, self.phrases, self.backend, self.settings.context,
+                                self._parents(table.candidates), self.cache)  # fmt: skip
+
+    # ------------------------------------------------------------------------------------------ helpers
+    def _parents(self, candidates: list[str]) -> set[str]:
+        names = set(self.vocabulary.names)
+        return {self.vocabulary[a].parent for a in candidates if a in names and self.vocabulary[a].parent}
+
+    def _flags(self, segment: Segment, decisions: list[WindowDecision]) -> list[str]:
+        flags = []
+        if segment.activity not in self.components.seen:
+            flags.append("unseen-activity")
+        by = Counter(decisions[i].decided_by for i in segment.window_indices)
+        if by.get("llm"):
+            flags.append("llm-decided")
+        if by.get("evidence-fallback"):
+            flags.append("llm-failed-evidence-used")
+        if segment.confidence < 0.5:
+            flags.append("low-confidence")
+        return flags
+
+    def _fusion_summary(self) -> dict[str, float | str]:
+        fusion = self.components.fusion
+        return {**{f"weight {k}": v for k, v in fusion.weights.items()}, "temperature": fusion.temperature,
+                "fitted_on": fusion.fitted_on}  # fmt: skip
+
+
+class _Clock:
+    def __init__(self, trace: AnalysisTrace) -> None:
+        self.trace, self.last = trace, time.perf_counter()
+
+    def mark(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.trace.timings.append(StageTiming(stage=stage, seconds=now - self.last))
+        self.last = now
+
+
+def _attempts(trace: AnalysisTrace) -> list[Attempt]:
+    window_attempts = [a for w in trace.windows for a in w.decision.attempts]
+    return window_attempts + [a for e in trace.explanations for a in e.explanation.attempts]
+
+
+def _totals(trace: AnalysisTrace, n_windows: int, seconds: float) -> Totals:
+    attempts = [a for a in _attempts(trace) if not a.cached and a.error_kind not in ("unavailable", "model_missing")]
+    tokens = sum(a.usage.total for a in attempts)
+    return Totals(
+        windows=n_windows, llm_calls=len(attempts), tokens=tokens,
+        llm_calls_per_window=len(attempts) / max(n_windows, 1), tokens_per_window=tokens / max(n_windows, 1),
+        windows_per_s=n_windows / max(seconds, 1e-9),
+        explanations=dict(Counter(e.explanation.status for e in trace.explanations)),
+        decided_by=dict(Counter(w.decision.decided_by for w in trace.windows)),
+    )  # fmt: skip
+
+
+def switch_cost(expected_bout_s: float, stride_s: float, n_activities: int) -> float:
+    """Nats to pay for changing activity between windows, from a two-state-per-activity HMM prior: stay with
+    probability 1 - p, p = stride / expected bout, else move to any one of the other activities alike."""
+    if expected_bout_s <= 0 or n_activities < 2:
+        return 0.0
+    p = min(stride_s / expected_bout_s, 0.5)
+    return float(np.log((1 - p) / p * (n_activities - 1)))
+
+
+def _checked_breaks(windows: Windows, breaks: np.ndarray | None) -> np.ndarray:
+    """Piece starts, also wherever time goes backwards; windows must be in time order within a piece."""
+    breaks = np.zeros(len(windows), dtype=bool) if breaks is None else np.asarray(breaks, dtype=bool).copy()
+    if breaks.shape != (len(windows),):
+        raise ValueError(f"breaks has shape {breaks.shape}, expected ({len(windows)},)")
+    if len(windows):
+        breaks[0] = True
+        breaks[1:] |= np.diff(windows.start_s) <= 0
+    return breaks
+
+
+def window_recall(analysis: Analysis, truth: list[str | None]) -> float:
+    sets = [CandidateSet(activities=w.candidates, probabilities=w.probabilities) for w in analysis.trace.windows]
+    return candidate_recall(sets, truth)

@@ -1,0 +1,299 @@
+"""`harlens analyze` and `harlens explain`: a recording file in, a timeline, durations, explanations,
+a trace and a readable report out. Labels in the file (if any) are never shown to the pipeline; they only
+score the agreement printed at the end."""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel
+from sklearn.metrics import accuracy_score, f1_score
+
+from agent.decide import DecisionSettings, Policy
+from agent.llm.base import LLMBackend
+from agent.llm.cache import ResponseCache
+from agent.pipeline import Analysis, Analyzer, AnalyzerSettings
+from harlens.pack import PackError, open_pack
+from recordings.errors import RecordingError
+from recordings.io import read_recording
+from recordings.signal import repair_gaps, resample
+from recordings.windows import Windows, concat_windows, make_windows
+
+DEFAULT_POLICY: Policy = "evidence"  # chosen by measurement: see README "Results" and the #6 closing note
+
+
+@dataclass
+class PreparedRecording:
+    windows: Windows
+    breaks: np.ndarray
+    recording_id: str
+    signal: np.ndarray  # (T,) acceleration magnitude of the first placement, for the plot
+    signal_times: np.ndarray
+
+
+def prepare(path: Path, components) -> PreparedRecording:
+    """Read, repair, resample to the pack's rate, keep the pack's channels, cut into the pack's windows."""
+    recording, _ = read_recording(path)
+    pieces = repair_gaps(recording)
+    if not pieces:
+        raise RecordingError("no continuous piece long enough to analyse", path=path, fix="check the file's timestamps")
+    parts, breaks = [], []
+    for piece in pieces:
+        piece = resample(piece, components.sampling_rate_hz)
+        channels = require_channels_of(components, piece.meta.channels)
+        windows = make_windows(piece, components.window_s, components.stride_s).select_channels(channels)
+        if len(windows):
+            parts.append(windows)
+            breaks += [True] + [False] * (len(windows) - 1)
+    if not parts:
+        raise RecordingError(f"shorter than one {components.window_s:g}-s window", path=path,
+                             fix="analyse a longer recording")  # fmt: skip
+    windows = concat_windows(parts) if len(parts) > 1 else parts[0]
+    first = [c for c in recording.meta.channels if c.endswith(".acc.x")][:1]
+    signal, times = _magnitude(recording, first[0].rsplit(".", 1)[0] if first else None)
+    return PreparedRecording(windows, np.array(breaks), path.name, signal, times)
+
+
+def require_channels_of(components, channels) -> list[str]:
+    present = [c for c in components.channels if c in set(channels)]
+    if not present:
+        raise PackError(f"the recording's channels {list(channels)[:6]} share nothing with the pack's "
+                        f"{components.channels[:6]}…; use a pack built for these placements")  # fmt: skip
+    return present
+
+
+def _magnitude(recording, prefix: str | None, points: int = 4000) -> tuple[np.ndarray, np.ndarray]:
+    if prefix is None:
+        return np.zeros(0), np.zeros(0)
+    columns = [recording.meta.channels.index(f"{prefix}.{axis}") for axis in "xyz"]
+    magnitude = np.linalg.norm(recording.samples[:, columns], axis=1)
+    step = max(1, len(magnitude) // points)
+    return magnitude[::step], recording.times_s[::step]
+
+
+def make_backend(llm: str, model: Path | None) -> LLMBackend | None:
+    if llm == "none":
+        return None
+    if llm == "local":
+        from agent.llm.llamacpp import LlamaCppBackend
+
+        return LlamaCppBackend(model_path=model)
+    if llm == "openai":
+        from agent.llm.openai_compat import OpenAICompatibleBackend
+
+        name = os.environ.get("HARLENS_OPENAI_MODEL")
+        if not name:
+            raise PackError("--llm openai needs HARLENS_OPENAI_MODEL (and OPENAI_BASE_URL / OPENAI_API_KEY as needed)")
+        return OpenAICompatibleBackend(name, base_url=os.environ.get("OPENAI_BASE_URL"),
+                                       api_key=os.environ.get("OPENAI_API_KEY"))  # fmt: skip
+    raise PackError(f"unknown --llm {llm!r}; use local, openai or none")
+
+
+class Agreement(BaseModel):
+    labelled_windows: int
+    accuracy: float
+    macro_f1: float
+
+
+def agreement(windows: Windows, analysis: Analysis) -> Agreement | None:
+    """How the timeline agrees with labels carried by the file (None when it has none)."""
+    labelled = np.flatnonzero(windows.labels >= 0)
+    if labelled.size == 0:
+        return None
+    truth = windows.label_names[labelled].astype(str)
+    predicted = np.asarray(analysis.decisions, dtype=object)[labelled].astype(str)
+    return Agreement(labelled_windows=int(labelled.size), accuracy=float(accuracy_score(truth, predicted)),
+                     macro_f1=float(f1_score(truth, predicted, average="macro")))  # fmt: skip
+
+
+def run_analysis(recording: Path, pack: Path, llm: str = "none", model: Path | None = None,
+                 policy: Policy | None = None, out: Path | None = None, note: str = "",
+                 explain_limit: int = 8, progress=None) -> tuple[Analysis, Agreement | None, PreparedRecording]:  # fmt: skip
+    manifest, components = open_pack(pack)
+    backend = make_backend(llm, model)
+    policy = policy or (DEFAULT_POLICY if backend else "evidence")
+    settings = AnalyzerSettings(decision=DecisionSettings(policy=policy), explain_limit=explain_limit, context=note)
+    cache = ResponseCache(out / "llm-cache") if (out and backend) else None
+    analyzer = Analyzer(components, settings, backend, cache=cache, progress=progress, protocol=manifest.protocol)
+    prepared = prepare(recording, components)
+    analysis = analyzer.analyze(prepared.windows, prepared.recording_id, prepared.breaks)
+    score = agreement(prepared.windows, analysis)
+    if out:
+        write_outputs(out, analysis, score, prepared)
+    return analysis, score, prepared
+
+
+def write_outputs(out: Path, analysis: Analysis, score: Agreement | None, prepared: PreparedRecording) -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {name: out / name for name in ("timeline.json", "timeline.csv", "durations.json", "trace.json", "report.md", "report.html")}
+    timeline = [{"start_s": s.start_s, "end_s": s.end_s, "activity": s.activity, "confidence": round(s.confidence, 4),
+                 "flags": s.flags, "explanation_status": (analysis.explanation_for(s.index) or _none()).status}
+                for s in analysis.segments]  # fmt: skip
+    paths["timeline.json"].write_text(json.dumps({"recording": analysis.recording, "segments": timeline,
+                                                  "agreement": score.model_dump() if score else None}, indent=1))  # fmt: skip
+    with paths["timeline.csv"].open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["start_s", "end_s", "activity", "confidence", "flags"])
+        for row in timeline:
+            writer.writerow([f"{row['start_s']:.2f}", f"{row['end_s']:.2f}", row["activity"], row["confidence"], ";".join(row["flags"])])
+    paths["durations.json"].write_text(json.dumps(analysis.durations_s, indent=1))
+    paths["trace.json"].write_text(analysis.trace.model_dump_json(indent=1))
+    paths["report.md"].write_text(markdown_report(analysis, score), encoding="utf-8")
+    paths["report.html"].write_text(html_report(analysis, score, prepared), encoding="utf-8")
+    return paths
+
+
+class _none:
+    status = "-"
+
+
+def markdown_report(analysis: Analysis, score: Agreement | None) -> str:
+    totals = analysis.trace.totals
+    lines = [f"# harlens report: {analysis.recording}", "",
+             f"{totals.windows} windows of {analysis.window_s:g} s; backend: {analysis.trace.backend or 'none'}; "
+             f"policy: {analysis.trace.settings.decision.policy}; LLM calls per window {totals.llm_calls_per_window:.3f}, "
+             f"tokens per window {totals.tokens_per_window:.1f}; explanations: {totals.explanations}.", ""]  # fmt: skip
+    if score:
+        lines += [f"Agreement with the labels in the file: accuracy {score.accuracy:.3f}, macro-F1 {score.macro_f1:.3f} "
+                  f"over {score.labelled_windows} labelled windows.", ""]  # fmt: skip
+    lines += ["## Minutes per activity", "", "| activity | minutes |", "|---|---:|"]
+    lines += [f"| {a} | {s / 60:.1f} |" for a, s in analysis.durations_s.items()]
+    lines += ["", "## Timeline", "", "| # | start | end | activity | confidence | flags | explanation |", "|---:|---:|---:|---|---:|---|---|"]
+    for s in analysis.segments:
+        e = analysis.explanation_for(s.index)
+        lines.append(f"| {s.index} | {_clock(s.start_s)} | {_clock(s.end_s)} | {s.activity} | {s.confidence:.2f} | "
+                     f"{', '.join(s.flags)} | {e.status if e else '-'} |")  # fmt: skip
+    lines += ["", "## Explanations", ""]
+    for s in analysis.segments:
+        e = analysis.explanation_for(s.index)
+        if e is None:
+            continue
+        lines += [f"### Segment {s.index}: {s.activity} ({_clock(s.start_s)}–{_clock(s.end_s)})", "",
+                  f"*{e.status}* — {e.text}", "", "| row | fact |", "|---|---|"]  # fmt: skip
+        lines += [f"| {r.id} | {r.statement} |" for r in e.evidence.rows]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _colour(activity: str) -> str:
+    return f"hsl({(sum(map(ord, activity)) * 47) % 360}, 60%, 70%)"
+
+
+def timeline_svg(analysis: Analysis, prepared: PreparedRecording, width: int = 1100, height: int = 220) -> str:
+    """The acceleration magnitude over the whole recording, with the segments as coloured bands."""
+    if not analysis.segments:
+        return ""
+    t0 = min(s.start_s for s in analysis.segments)
+    t1 = max(s.end_s for s in analysis.segments)
+    span = max(t1 - t0, 1e-9)
+    x = lambda t: (t - t0) / span * width  # noqa: E731
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 20}" role="img">']
+    for s in analysis.segments:
+        parts.append(f'<rect x="{x(s.start_s):.1f}" y="0" width="{max(x(s.end_s) - x(s.start_s), 0.5):.1f}" height="{height}" '
+                     f'fill="{_colour(s.activity)}"><title>{html.escape(s.activity)} {_clock(s.start_s)}–{_clock(s.end_s)} '
+                     f'({s.confidence:.2f})</title></rect>')  # fmt: skip
+    if prepared.signal.size:
+        values = prepared.signal
+        low, high = np.nanpercentile(values, [1, 99])
+        scale = max(high - low, 1e-9)
+        points = " ".join(f"{x(t):.1f},{height - (min(max(v, low), high) - low) / scale * (height - 10) - 5:.1f}"
+                          for t, v in zip(prepared.signal_times, values) if np.isfinite(v))  # fmt: skip
+        parts.append(f'<polyline points="{points}" fill="none" stroke="#222" stroke-width="0.6"/>')
+    parts.append(f'<text x="0" y="{height + 15}" font-size="11">{_clock(t0)}</text>'
+                 f'<text x="{width - 50}" y="{height + 15}" font-size="11">{_clock(t1)}</text></svg>')  # fmt: skip
+    return "".join(parts)
+
+
+def html_report(analysis: Analysis, score: Agreement | None, prepared: PreparedRecording) -> str:
+    body = markdown_report(analysis, score)
+    rows = "".join(f"<tr><td>{s.index}</td><td>{_clock(s.start_s)}</td><td>{_clock(s.end_s)}</td>"
+                   f"<td style='background:{_colour(s.activity)}'>{html.escape(s.activity)}</td><td>{s.confidence:.2f}</td>"
+                   f"<td>{html.escape(', '.join(s.flags))}</td></tr>" for s in analysis.segments)  # fmt: skip
+    explanations = "".join(
+        f"<h3>Segment {s.index}: {html.escape(s.activity)}</h3><p><em>{e.status}</em> — {html.escape(e.text)}</p>"
+        "<table><tr><th>row</th><th>fact</th></tr>"
+        + "".join(f"<tr><td>{r.id}</td><td>{html.escape(r.statement)}</td></tr>" for r in e.evidence.rows) + "</table>"
+        for s in analysis.segments if (e := analysis.explanation_for(s.index))
+    )  # fmt: skip
+    summary = html.escape(body.split("## Minutes per activity")[0].split("\n", 2)[-1])
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>harlens: {html.escape(analysis.recording)}</title>"
+            "<style>body{font-family:sans-serif;max-width:1150px;margin:auto}td,th{padding:2px 8px;border-bottom:1px solid #ddd}"
+            "table{border-collapse:collapse}</style></head><body>"
+            f"<h1>harlens report: {html.escape(analysis.recording)}</h1><p>{summary}</p>"
+            f"<h2>Signal and timeline</h2>{timeline_svg(analysis, prepared)}"
+            "<h2>Minutes per activity</h2><table>" + "".join(f"<tr><td>{html.escape(a)}</td><td>{s / 60:.1f}</td></tr>"
+                                                             for a, s in analysis.durations_s.items()) + "</table>"
+            f"<h2>Timeline</h2><table><tr><th>#</th><th>start</th><th>end</th><th>activity</th><th>confidence</th><th>flags</th></tr>{rows}</table>"
+            f"<h2>Explanations</h2>{explanations}</body></html>")  # fmt: skip
+
+
+def explain_at(recording: Path, pack: Path, at_s: float, llm: str = "none", model: Path | None = None, note: str = ""):
+    """One window (the one containing `at_s`, else the nearest start) with its candidates and explanation."""
+    manifest, components = open_pack(pack)
+    backend = make_backend(llm, model)
+    analyzer = Analyzer(components, AnalyzerSettings(context=note), backend, protocol=manifest.protocol)
+    prepared = prepare(recording, components)
+    starts = prepared.windows.start_s
+    inside = np.flatnonzero((starts <= at_s) & (at_s < starts + prepared.windows.window_s))
+    if inside.size == 0 and not (starts.min() - prepared.windows.window_s <= at_s <= starts.max() + prepared.windows.window_s):
+        raise RecordingError(f"time {at_s:g} s is outside the recording's windows ({starts.min():g}–{starts.max():g} s)",
+                             path=recording, fix="pass --at within the recording")  # fmt: skip
+    index = int(inside[0]) if inside.size else int(np.argmin(np.abs(starts - at_s)))
+    candidates, explanation = analyzer.explain_window(prepared.windows, index)
+    return float(starts[index]), candidates, explanation
+
+
+def print_summary(console, analysis: Analysis, score: Agreement | None, out: Path | None, explanations: int = 0) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"timeline of {analysis.recording}")
+    for column in ("#", "start", "end", "activity", "confidence", "flags"):
+        table.add_column(column)
+    for s in analysis.segments:
+        table.add_row(str(s.index), _clock(s.start_s), _clock(s.end_s), s.activity, f"{s.confidence:.2f}", ", ".join(s.flags))
+    console.print(table)
+    minutes = Table(title="minutes per activity")
+    minutes.add_column("activity")
+    minutes.add_column("minutes", justify="right")
+    for activity, seconds in analysis.durations_s.items():
+        minutes.add_row(activity, f"{seconds / 60:.1f}")
+    console.print(minutes)
+    totals = analysis.trace.totals
+    console.print(f"{totals.windows} windows, {totals.windows_per_s:.1f} windows/s; LLM calls/window "
+                  f"{totals.llm_calls_per_window:.3f}, tokens/window {totals.tokens_per_window:.1f}; explanations {totals.explanations}")  # fmt: skip
+    if score:
+        console.print(f"agreement with the file's labels: accuracy {score.accuracy:.3f}, macro-F1 {score.macro_f1:.3f} "
+                      f"({score.labelled_windows} labelled windows)")  # fmt: skip
+    shown = sorted(analysis.trace.explanations, key=lambda e: (e.explanation.status.startswith("template"),
+                                                               -analysis.segments[e.segment].duration_s))[:explanations]  # fmt: skip
+    for item in shown:
+        segment = analysis.segments[item.segment]
+        console.rule(f"segment {segment.index}: {segment.activity} {_clock(segment.start_s)}–{_clock(segment.end_s)}")
+        print_evidence(console, item.explanation)
+    if out:
+        console.print(f"report: {out / 'report.html'} (also report.md, timeline.json/.csv, durations.json, trace.json)")
+
+
+def print_evidence(console, explanation) -> None:
+    console.print(f"[bold]{explanation.status}[/]: {explanation.text}")
+    for row in explanation.evidence.rows:
+        console.print(f"  {row.id} {row.statement}", highlight=False)
+    if explanation.rejected:
+        console.print(f"  (rejected by the verifier: {len(explanation.rejected)} LLM text(s))")
+
+
+def print_explanation(console, start_s: float, candidates, explanation) -> None:
+    listed = ", ".join(f"{a} {p:.2f}" for a, p in zip(candidates.activities, candidates.probabilities))
+    console.print(f"window starting at {start_s:g} s — candidates: {listed}")
+    print_evidence(console, explanation)
