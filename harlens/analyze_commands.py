@@ -90,8 +90,9 @@ def make_backend(llm: str, model: Path | None) -> LLMBackend | None:
         name = os.environ.get("HARLENS_OPENAI_MODEL")
         if not name:
             raise PackError("--llm openai needs HARLENS_OPENAI_MODEL (and OPENAI_BASE_URL / OPENAI_API_KEY as needed)")
+        timeout = float(os.environ.get("HARLENS_LLM_TIMEOUT_S", "60"))
         return OpenAICompatibleBackend(name, base_url=os.environ.get("OPENAI_BASE_URL"),
-                                       api_key=os.environ.get("OPENAI_API_KEY"))  # fmt: skip
+                                       api_key=os.environ.get("OPENAI_API_KEY"), timeout_s=timeout)  # fmt: skip
     raise PackError(f"unknown --llm {llm!r}; use local, openai or none")
 
 

@@ -91,11 +91,15 @@ def _build_knowledge_base(reference: Windows, folder: Path, vocabulary) -> None:
     KnowledgeBase().fit(reference, vocabulary).save(folder)
 
 
-def _build_encoder(reference: Windows, folder: Path, vocabulary, activities: list[str]) -> None:
+def _build_encoder(reference: Windows, folder: Path, vocabulary, activities: list[str], epochs: int | None) -> None:
+    from encoders.config import EncoderConfig
     from encoders.model import IMUEncoder
 
+    config = EncoderConfig()
+    if epochs is not None:
+        config = config.model_copy(update={"train": config.train.model_copy(update={"epochs": epochs})})
     extra = tuple(a for a in activities if a not in set(reference.label_names))
-    IMUEncoder(vocabulary=vocabulary).fit(reference).save(folder, extra_activities=extra)
+    IMUEncoder(config, vocabulary=vocabulary).fit(reference).save(folder, extra_activities=extra)
 
 
 def _build_retrieval(reference: Windows, folder: Path, encoder_folder: Path, vocabulary) -> None:
@@ -156,6 +160,7 @@ def build_pack(
     fold: int | None = None,
     components: tuple[str, ...] = COMPONENTS,
     progress=None,
+    encoder_epochs: int | None = None,
 ) -> PackManifest:
     """Build a reference pack from a protocol's reference split (test subjects are never read into it)."""
     out = Path(out)
@@ -175,7 +180,7 @@ def build_pack(
     records: dict[str, ComponentRecord] = {}
     steps = {
         "knowledge_base": lambda folder: _build_knowledge_base(reference, folder, vocabulary),
-        "encoder": lambda folder: _build_encoder(reference, folder, vocabulary, list(spec.activities)),
+        "encoder": lambda folder: _build_encoder(reference, folder, vocabulary, list(spec.activities), encoder_epochs),
         "retrieval": lambda folder: _build_retrieval(reference, folder, out / "encoder", vocabulary),
         "fusion": lambda folder: _build_fusion(reference, folder, out, spec, list(split.seen), vocabulary, progress),
     }

@@ -1,0 +1,195 @@
+"""Pure logic of the agent's stages: fusion, candidates, smoothing, LLM routing, explanations, KB votes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from agent.candidates import (
+    CandidateSet,
+    FusionModel,
+    FusionSettings,
+    SourceScores,
+    candidate_recall,
+    fit_temperature,
+    fuse,
+    select_candidates,
+)
+from agent.decide import DecisionSettings, choice_model, decide, windows_for_llm
+from agent.evidence import EvidenceRow, EvidenceTable
+from agent.explain import explain, template_explanation
+from agent.llm import RawReply
+from agent.pipeline import switch_cost
+from agent.timeline import segment_windows, smooth_decisions
+from knowledge_base.pairwise import PairRanking, RankedFeature
+from knowledge_base.voting import pairwise_votes, reference_percentile
+
+SETTINGS = FusionSettings(max_candidates=3)
+
+
+def _model(activities, seen, weights=None):
+    return FusionModel(activities=activities, seen=seen, centroids=[[1.0]] * len(seen), temperature=1.0,
+                       weights=weights or {"prototype": 1, "centroid": 1, "neighbours": 1, "pairwise": 1},
+                       reference_nll=0.0, reference_accuracy=1.0, fitted_on="test")  # fmt: skip
+
+
+def _scores(prototype, seen_rows, activities, seen):
+    seen_rows = np.asarray(seen_rows, dtype=float)
+    return SourceScores(activities=activities, seen=seen, prototype=np.asarray(prototype, dtype=float),
+                        centroid=seen_rows, neighbours=seen_rows / seen_rows.sum(1, keepdims=True),
+                        pairwise=seen_rows / seen_rows.sum(1, keepdims=True))  # fmt: skip
+
+
+def test_fusion_agrees_when_every_source_agrees_and_rows_sum_to_one():
+    acts = ["a", "b", "c"]
+    scores = _scores([[0.9, 0.1, 0.0]], [[0.9, 0.1, 0.05]], acts, acts)
+    probabilities = fuse(scores, _model(acts, acts))
+    assert probabilities.argmax() == 0 and probabilities.sum() == pytest.approx(1.0)
+
+
+def test_unseen_activity_gets_the_prototype_mass_and_seen_share_the_rest():
+    acts, seen = ["a", "b", "u"], ["a", "b"]
+    scores = _scores([[0.1, 0.0, 0.9]], [[0.6, 0.4]], acts, seen)
+    probabilities = fuse(scores, _model(acts, seen))[0]
+    assert probabilities.argmax() == 2  # the text prototype points at the unseen activity
+    assert probabilities[0] > probabilities[1]  # within the seen ones, the seen evidence orders them
+
+
+def test_temperature_only_softens_by_default():
+    logits = np.array([[5.0, 0.0], [0.0, 5.0]] * 10)
+    truth = np.array([0, 1] * 10)
+    temperature, _ = fit_temperature(logits, truth)
+    assert temperature >= 1.0
+    flipped = np.array([1, 0] * 10)  # always wrong: the best it can do is flatten as far as allowed
+    assert fit_temperature(logits, flipped)[0] == pytest.approx(10.0)
+
+
+def test_candidates_stop_at_the_cumulative_mass_but_keep_at_least_two():
+    probabilities = np.array([[0.97, 0.02, 0.01], [0.5, 0.3, 0.2]])
+    sets = select_candidates(probabilities, ["a", "b", "c"], SETTINGS)
+    assert sets[0].activities == ["a", "b"] and sets[1].activities == ["a", "b", "c"]
+    assert sets[0].margin == pytest.approx(0.95)
+    assert candidate_recall(sets, ["b", None]) == 1.0 and candidate_recall(sets, ["c", "c"]) == 0.5
+
+
+def test_smoothing_flips_a_lone_disagreeing_window_but_not_across_a_break():
+    confident = np.log(np.array([[0.9, 0.1]] * 3 + [[0.3, 0.7]] + [[0.9, 0.1]] * 3))
+    assert smooth_decisions(confident, 0.0).tolist() == [0, 0, 0, 1, 0, 0, 0]
+    assert smooth_decisions(confident, 3.0).tolist() == [0] * 7
+    breaks = np.zeros(7, dtype=bool)
+    breaks[3] = breaks[4] = True  # window 3 is its own piece: nothing to be smoothed against
+    assert smooth_decisions(confident, 3.0, breaks).tolist() == [0, 0, 0, 1, 0, 0, 0]
+
+
+def test_switch_cost_grows_with_bout_length_and_vanishes_when_off():
+    assert switch_cost(0.0, 5.0, 19) == 0.0
+    assert switch_cost(300.0, 5.0, 19) > switch_cost(60.0, 5.0, 19) > 0
+
+
+def test_segments_do_not_merge_across_pieces():
+    segments = segment_windows(["a", "a", "a"], np.ones(3), np.array([0.0, 5.0, 10.0]), 5.0, np.array([1, 1, 2]))
+    assert [s.n_windows for s in segments] == [2, 1]
+
+
+def test_auto_sends_only_the_most_uncertain_windows_within_budget():
+    sets = [CandidateSet(activities=["a", "b"], probabilities=[p, 1 - p]) for p in (0.99, 0.55, 0.6, 0.51, 0.9, 0.95, 0.97, 0.98)]
+    assert windows_for_llm(sets, DecisionSettings(policy="evidence")) == []
+    assert windows_for_llm(sets, DecisionSettings(policy="llm")) == list(range(8))
+    assert windows_for_llm(sets, DecisionSettings(policy="auto", margin_threshold=0.3, max_llm_share=0.25)) == [1, 3]
+
+
+def test_failed_llm_falls_back_to_the_evidence_with_a_flag():
+    assert decide("a", None, [], asked=True).decided_by == "evidence-fallback"
+    assert decide("a", "b", [], asked=True).activity == "b"
+    assert decide("a", None, [], asked=False).decided_by == "evidence"
+
+
+def test_choice_model_refuses_activities_outside_the_candidates():
+    model = choice_model(["sitting", "standing"])
+    assert model.model_validate_json('{"activity": "sitting"}').activity == "sitting"
+    with pytest.raises(ValidationError):
+        model.model_validate_json('{"activity": "running"}')
+    with pytest.raises(ValidationError):
+        model.model_validate_json('{"activity": "sitting", "note": "extra keys are refused"}')
+
+
+TABLE = EvidenceTable(
+    candidates=["sitting", "standing"],
+    probabilities={"sitting": 0.82, "standing": 0.18},
+    rows=[
+        EvidenceRow(id="E1", kind="score", activity="sitting", value=0.82, statement="fused probability of sitting: 0.82"),
+        EvidenceRow(id="E2", kind="feature", activity="sitting|standing", feature="thigh_right.acc.gravity_x.angle",
+                    value=121.0, reference={"sitting median": 111.0, "standing median": 171.0},
+                    statement="thigh_right.acc.gravity_x.angle = 121 deg; sitting median 111; standing median 171"),
+    ],
+)  # fmt: skip
+PHRASES = {"sitting": "sitting", "standing": "standing", "running": "running"}
+
+
+class Scripted:
+    def __init__(self, replies):
+        self.replies = list(replies)
+
+    @property
+    def model_id(self) -> str:
+        return "scripted"
+
+    def generate(self, messages, schema, *, max_tokens):
+        return RawReply(text=self.replies.pop(0), model="scripted")
+
+
+def test_template_explanation_cites_rows_and_passes_the_verifier():
+    text, cited = template_explanation(TABLE)
+    assert cited == ["E1", "E2"] and "(E2)" in text
+    assert explain(TABLE, PHRASES, None).verification.passed
+
+
+def test_true_llm_text_is_shown_as_verified():
+    good = '{"text": "The thigh angle of 121 deg is near the sitting median of 111 (E2).", "evidence_ids": ["E2"]}'
+    result = explain(TABLE, PHRASES, Scripted([good]))
+    assert result.status == "verified" and "121" in result.text
+
+
+def test_invented_number_is_reasked_then_replaced_by_the_template():
+    bad = '{"text": "The thigh angle of 95 deg shows running clearly.", "evidence_ids": []}'
+    result = explain(TABLE, PHRASES, Scripted([bad, bad]))
+    assert result.status == "template" and len(result.rejected) == 2
+    assert result.verification.passed and "95" not in result.text
+
+
+def test_reask_that_fixes_the_text_is_marked_as_such():
+    bad = '{"text": "The thigh angle of 95 deg shows sitting.", "evidence_ids": []}'
+    good = '{"text": "The thigh angle of 121 deg points to sitting (E2).", "evidence_ids": ["E2"]}'
+    assert explain(TABLE, PHRASES, Scripted([bad, good])).status == "verified-after-reask"
+
+
+def _stats(activity, feature, mean, std):
+    quantiles = {"min": mean - 3 * std, "q05": mean - 1.6 * std, "q25": mean - 0.7 * std, "median": mean,
+                 "q75": mean + 0.7 * std, "q95": mean + 1.6 * std, "max": mean + 3 * std}  # fmt: skip
+    return {"activity": activity, "feature": feature, "count": 100, "mean": mean, "std": std, **quantiles}
+
+
+def test_pairwise_votes_follow_the_closer_class_and_percentiles_interpolate():
+    stats = pd.DataFrame([_stats("a", "f", 0.0, 1.0), _stats("b", "f", 10.0, 1.0)])
+    ranked = RankedFeature(name="f", rank=1, importance=1.0, auroc=1.0, auroc_std=0.0, worst_fold_auroc=1.0, n_folds=2,
+                           higher="b", **{k: v for k, v in _ranked_extras().items()})  # fmt: skip
+    pairs = {("a", "b"): PairRanking(first="a", second="b", features=[ranked])}
+    votes = pairwise_votes(np.array([[0.5], [9.0]]), ["f"], ["a", "b"], pairs, stats)
+    assert votes[0].argmax() == 0 and votes[1].argmax() == 1 and np.allclose(votes.sum(1), 1)
+    assert reference_percentile(stats.iloc[0], 0.0) == pytest.approx(50.0)
+    assert reference_percentile(stats.iloc[0], -100.0) == 0.0
+
+
+def _ranked_extras() -> dict:
+    """The RankedFeature fields beyond the core ones, filled from the model's own schema defaults."""
+    fields = RankedFeature.model_fields
+    core = {"name", "rank", "importance", "auroc", "auroc_std", "worst_fold_auroc", "n_folds", "higher"}
+    extras = {}
+    for name, field in fields.items():
+        if name in core or not field.is_required():
+            continue
+        annotation = str(field.annotation)
+        extras[name] = 0.0 if "float" in annotation else ("" if "str" in annotation else 0)
+    return extras
