@@ -8,9 +8,9 @@ Sources, per window:
 - `attributes`: the share of an activity's description predicates that hold (used for unseen activities).
 
 Fusion is hierarchical. The prototypes split the probability between seen and unseen activities (with a
-calibrated-stacking offset); within the seen ones the four sources are averaged in log space and sharpened or
-flattened by one temperature fitted on the reference subjects (leave-one-subject-out for the centroid and
-neighbour sources, so the temperature is not fitted on windows that vote for themselves).
+calibrated-stacking offset); within the seen ones the four sources are summed in log space with non-negative
+weights fitted on out-of-sample reference scores (the reference subjects split in folds, each scored by
+components fitted without it: see `harlens.pack`), so the fit never sees windows that vote for themselves.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ class FusionModel(BaseModel):
     activities: list[str] = Field(description="every activity the pack can answer, seen first")
     seen: list[str]
     centroids: list[list[float]] = Field(description="unit mean reference embedding per seen activity")
-    weights: dict[str, float] = Field(description="weight of each seen source; chosen on reference NLL")
-    temperature: float = Field(gt=0, description="divides the fused seen log-scores; fitted on reference NLL")
+    weights: dict[str, float] = Field(description="weight of each seen source, fitted on out-of-sample reference NLL")
+    temperature: float = Field(gt=0, description="divides the fused seen log-scores (1 when the weights carry the scale)")
     reference_nll: float
     reference_accuracy: float
     fitted_on: str = Field(description="how the temperature was fitted (which windows, which hold-outs)")
@@ -88,11 +88,10 @@ def seen_log_scores(scores: SourceScores, settings: FusionSettings) -> dict[str,
 
 
 def weighted_logits(parts: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
-    """(N, S) weighted mean of the seen sources' log-probabilities (before the temperature)."""
-    total = sum(weights.get(name, 0.0) for name in SEEN_SOURCES)
-    if total <= 0:
+    """(N, S) weighted sum of the seen sources' log-probabilities (before the temperature)."""
+    if sum(weights.get(name, 0.0) for name in SEEN_SOURCES) <= 0:
         raise ValueError(f"fusion weights {weights} give no source a positive weight")
-    return sum(weights.get(name, 0.0) * parts[name] for name in SEEN_SOURCES) / total
+    return sum(weights.get(name, 0.0) * parts[name] for name in SEEN_SOURCES)
 
 
 def fused_seen_logits(scores: SourceScores, settings: FusionSettings, weights: dict[str, float]) -> np.ndarray:
@@ -119,29 +118,23 @@ def fuse(scores: SourceScores, model: FusionModel) -> np.ndarray:
     return out / out.sum(axis=1, keepdims=True)
 
 
-def fit_weights(parts: dict[str, np.ndarray], truth: np.ndarray, levels=(0.0, 0.5, 1.0)) -> tuple[dict[str, float], float, float]:
-    """The source weights (each from `levels`) and temperature with the lowest NLL of `truth`."""
-    best: tuple[float, dict[str, float], float] | None = None
-    for combo in np.array(np.meshgrid(*[levels] * len(SEEN_SOURCES))).T.reshape(-1, len(SEEN_SOURCES)):
-        weights = dict(zip(SEEN_SOURCES, map(float, combo)))
-        if sum(weights.values()) <= 0:
-            continue
-        temperature, nll = fit_temperature(weighted_logits(parts, weights), truth)
-        if best is None or nll < best[0] - 1e-9:
-            best = (nll, weights, temperature)
-    return best[1], best[2], best[0]
+def fit_weights(parts: dict[str, np.ndarray], truth: np.ndarray) -> tuple[dict[str, float], float, float]:
+    """Non-negative source weights minimising the NLL of `truth` (column indices) on out-of-sample scores.
 
+    Four numbers fitted by L-BFGS on log-weights: the sources' scales differ (a cosine softmax spans tens of
+    nats, pairwise win shares a few), so the weights set both trust and scale; their sum plays the role of
+    an inverse temperature, and the returned temperature is 1."""
+    from scipy.optimize import minimize
 
-def fit_temperature(logits: np.ndarray, truth: np.ndarray, grid: np.ndarray | None = None) -> tuple[float, float]:
-    """The temperature minimising the negative log-likelihood of `truth` (column indices); and that NLL.
+    stacked = np.stack([parts[name] for name in SEEN_SOURCES])
+    rows = np.arange(len(truth))
 
-    The default grid only softens (T >= 1): reference scores are optimistic, because the encoder and the
-    class statistics were fitted on those same subjects, so sharpening on them would make test-time
-    probabilities overconfident."""
-    grid = np.geomspace(1.0, 10.0, 40) if grid is None else grid
-    losses = [-log_softmax(logits / t)[np.arange(len(truth)), truth].mean() for t in grid]
-    best = int(np.argmin(losses))
-    return float(grid[best]), float(losses[best])
+    def loss(log_weights: np.ndarray) -> float:
+        return float(-log_softmax(np.tensordot(np.exp(log_weights), stacked, axes=1))[rows, truth].mean())
+
+    fitted = minimize(loss, np.zeros(len(SEEN_SOURCES)), method="L-BFGS-B", bounds=[(-12.0, 5.0)] * len(SEEN_SOURCES))
+    weights = {name: float(np.exp(w)) for name, w in zip(SEEN_SOURCES, fitted.x)}
+    return weights, 1.0, float(fitted.fun)
 
 
 class CandidateSet(BaseModel):

@@ -156,7 +156,7 @@ class Analyzer:
         activities = self.components.fusion.activities
         cost = switch_cost(self.settings.expected_bout_s, self.components.stride_s, len(activities))
         smoothed = smooth_decisions(np.log(probabilities + 1e-12), cost, breaks)
-        decisions = self._decide(windows, evidence, sets, [activities[i] for i in smoothed])
+        decisions = self.decide_windows(evidence, sets, [activities[i] for i in smoothed])
         clock.mark("decision")
         chosen = [d.activity for d in decisions]
         confidence = probabilities[np.arange(len(windows)), [activities.index(a) for a in chosen]]
@@ -176,13 +176,14 @@ class Analyzer:
                         durations_s=durations(segments), decisions=chosen, confidences=confidence.tolist(),
                         start_s=windows.start_s.astype(float).tolist(), trace=trace)  # fmt: skip
 
-    def _decide(self, windows: Windows, evidence: WindowEvidence, sets: list[CandidateSet], smoothed: list[str]) -> list[WindowDecision]:
+    def decide_windows(self, evidence: WindowEvidence, sets: list[CandidateSet], evidence_choices: list[str]) -> list[WindowDecision]:
+        """Stage 3 for every window: the evidence choice, or the LLM's where the policy asks it."""
         asked = set(windows_for_llm(sets, self.settings.decision))
         decisions = []
-        for i, (candidates, evidence_choice) in enumerate(zip(sets, smoothed)):
+        for i, (candidates, evidence_choice) in enumerate(zip(sets, evidence_choices)):
             choice, attempts = None, []
             if i in asked:
-                self.progress(f"asking the LLM about window {i} ({len(decisions)}/{len(windows)})")
+                self.progress(f"asking the LLM about window {i} ({len(decisions)}/{len(sets)})")
                 table = self.evidence_table(evidence.features[i], candidates, self.neighbour_counts(evidence, [i]))
                 choice, attempts = ask_llm(self.backend, candidates, table, self.settings.context,
                                            self.settings.decision.max_reasks, self.cache)  # fmt: skip

@@ -122,39 +122,45 @@ def class_centroids(embeddings: np.ndarray, labels: np.ndarray, seen: list[str])
     return np.stack(rows).astype(np.float32)
 
 
-def fit_fusion(components: ReferenceComponents, reference: Windows, settings: FusionSettings | None = None,
-               progress=None) -> FusionModel:  # fmt: skip
-    """Centroids from all reference windows; the temperature from leave-one-subject-out scores."""
+@dataclass
+class HeldOutFold:
+    """Components fitted without some reference subjects, and those subjects' windows: out-of-sample
+    scores for fitting the fusion (an encoder scoring the windows it was trained on is overconfident)."""
+
+    components: ReferenceComponents
+    centroids: np.ndarray
+    held_out: Windows
+
+
+def fit_fusion(final: ReferenceComponents, reference: Windows, folds: list[HeldOutFold],
+               settings: FusionSettings | None = None, progress=None) -> FusionModel:  # fmt: skip
+    """Source weights and temperature from the folds' out-of-sample scores; centroids from `final`'s
+    encoder over all reference windows."""
     settings = settings or FusionSettings()
-    labels = np.asarray(reference.label_names, dtype=object)
-    features = window_features(components.knowledge_base, reference)
-    embeddings = components.encoder.embed(reference)
-    seen = list(components.seen)
-    logits, truth = [], []
-    subjects = sorted(set(reference.subjects.astype(str)))
-    for number, subject in enumerate(subjects, 1):
+    seen = list(final.seen)
+    chunks, truth = [], []
+    for number, fold in enumerate(folds, 1):
         if progress:
-            progress(f"fusion: holding out subject {subject} ({number}/{len(subjects)})")
-        held = reference.subjects.astype(str) == subject
-        centroids = class_centroids(embeddings[~held], labels[~held], seen)
-        part = reference.subset(held)
-        evidence = score_sources(components, part, settings, centroids, features[held], exclude_subjects=(subject,))
-        logits.append(seen_log_scores(evidence.scores, settings))
-        truth.append(np.array([seen.index(a) for a in labels[held]]))
-    parts = {name: np.concatenate([chunk[name] for chunk in logits]) for name in logits[0]}
+            progress(f"fusion: scoring held-out fold {number}/{len(folds)}")
+        evidence = score_sources(fold.components, fold.held_out, settings, fold.centroids)
+        chunks.append(seen_log_scores(evidence.scores, settings))
+        truth.append(np.array([seen.index(a) for a in fold.held_out.label_names]))
+    parts = {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]}
     truth_all = np.concatenate(truth)
     weights, temperature, nll = fit_weights(parts, truth_all)
     accuracy = float((weighted_logits(parts, weights).argmax(axis=1) == truth_all).mean())
-    log.info("fusion weights %s, temperature %.3f (reference NLL %.3f, accuracy %.3f)", weights, temperature, nll, accuracy)
+    log.info("fusion weights %s, temperature %.3f (held-out NLL %.3f, accuracy %.3f)", weights, temperature, nll, accuracy)
+    labels = np.asarray(reference.label_names, dtype=object)
+    held_subjects = [sorted(set(f.held_out.subjects.astype(str))) for f in folds]
     return FusionModel(
         settings=settings,
-        activities=list(components.activities),
+        activities=list(final.activities),
         seen=seen,
-        centroids=class_centroids(embeddings, labels, seen).tolist(),
+        centroids=class_centroids(final.encoder.embed(reference), labels, seen).tolist(),
         weights=weights,
         temperature=temperature,
         reference_nll=nll,
         reference_accuracy=accuracy,
-        fitted_on=f"{len(reference)} reference windows, {len(subjects)} subjects, each held out of its own "
-        "centroids and neighbours (prototype and pairwise scores are in-sample)",
+        fitted_on=f"{len(truth_all)} reference windows scored out of sample: {len(folds)} folds holding out "
+        f"{held_subjects}, each with its own knowledge base, encoder and indexes",
     )

@@ -196,6 +196,30 @@ def explain(
     commands.print_explanation(console, start, candidates, explanation)
 
 
+@app.command("bench")
+@reports_errors
+def bench(
+    out: Path = typer.Option(Path("benchmarks/results"), help="folder for results.json and results.md"),
+    quick: bool = typer.Option(False, help="≤ 10 minutes: quick packs, fold 0 only, LLM on a sample"),
+    protocol: list[str] = typer.Option([], help="protocols (default: all whose data is present)"),
+    packs: Path = typer.Option(Path("packs/bench"), help="where benchmark packs are built and reused"),
+    no_llm: bool = typer.Option(False, help="skip the bundled-LLM system"),
+    readme: Optional[Path] = typer.Option(None, help="README whose generated results block to replace"),
+) -> None:
+    """Every protocol and system side by side: results.json + a Markdown table (and the README's block)."""
+    from benchmarks.suite import BenchSettings, run_bench, update_readme
+
+    with console.status("benchmark") as status:
+        settings = BenchSettings(quick=quick, packs=packs, llm=not no_llm, progress=lambda m: (status.update(m), console.log(m)))
+        if protocol:
+            settings.protocols = tuple(protocol)
+        result = run_bench(out, settings)
+    console.print((out / "results.md").read_text(encoding="utf-8"))
+    if readme and not update_readme(readme, (out / "results.md").read_text(encoding="utf-8")):
+        raise PackError(f"{readme} has no generated-results markers; add them where the table belongs")
+    console.print(f"{len(result['records'])} records in {out / 'results.json'} ({result['seconds'] / 60:.1f} min)")
+
+
 @app.command("demo")
 @reports_errors
 def demo(out: Path = typer.Option(Path("demo-output"), help="folder for the demo's files")) -> None:

@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
@@ -92,14 +93,19 @@ def _build_knowledge_base(reference: Windows, folder: Path, vocabulary) -> None:
 
 
 def _build_encoder(reference: Windows, folder: Path, vocabulary, activities: list[str], epochs: int | None) -> None:
-    from encoders.config import EncoderConfig
     from encoders.model import IMUEncoder
 
-    config = EncoderConfig()
-    if epochs is not None:
-        config = config.model_copy(update={"train": config.train.model_copy(update={"epochs": epochs})})
     extra = tuple(a for a in activities if a not in set(reference.label_names))
-    IMUEncoder(config, vocabulary=vocabulary).fit(reference).save(folder, extra_activities=extra)
+    IMUEncoder(_encoder_config(epochs), vocabulary=vocabulary).fit(reference).save(folder, extra_activities=extra)
+
+
+def _encoder_config(epochs: int | None):
+    from encoders.config import EncoderConfig
+
+    config = EncoderConfig()
+    if epochs is None:
+        return config
+    return config.model_copy(update={"train": config.train.model_copy(update={"epochs": epochs})})
 
 
 def _build_retrieval(reference: Windows, folder: Path, encoder_folder: Path, vocabulary) -> None:
@@ -113,14 +119,50 @@ def _build_retrieval(reference: Windows, folder: Path, encoder_folder: Path, voc
     index.fit(vectors, reference_metadata(reference)).save(folder)
 
 
-def _build_fusion(reference: Windows, folder: Path, pack: Path, spec, seen: list[str], vocabulary, progress) -> None:
+CALIBRATION_FOLDS = 2
+CALIBRATION_EPOCHS = 10
+
+
+def _build_fusion(reference: Windows, folder: Path, pack: Path, spec, seen: list[str], vocabulary, progress,
+                  epochs: int | None) -> None:  # fmt: skip
+    """Fit the fusion on out-of-sample scores: the reference subjects are split in folds, and for each fold
+    a knowledge base, an encoder (fewer epochs) and indexes are fitted on the other subjects."""
     from agent.sources import fit_fusion
 
-    components = _open_components(pack, list(spec.activities), seen, spec, reference.sampling_rate_hz,
-                                  list(reference.channels), vocabulary)  # fmt: skip
+    final = _open_components(pack, list(spec.activities), seen, spec, reference.sampling_rate_hz,
+                             list(reference.channels), vocabulary)  # fmt: skip
+    subjects = sorted(set(reference.subjects.astype(str)))
+    if len(subjects) < 2:
+        raise PackError(f"the reference split has {len(subjects)} subject(s); fitting the fusion needs at least 2")
+    folds = []
+    for number in range(min(CALIBRATION_FOLDS, len(subjects))):
+        held = np.isin(reference.subjects.astype(str), subjects[number::CALIBRATION_FOLDS])
+        if progress:
+            progress(f"fusion: fitting held-out fold {number + 1} (holding out {subjects[number::CALIBRATION_FOLDS]})")
+        folds.append(_held_out_fold(reference, held, final, vocabulary, epochs))
+    model = fit_fusion(final, reference, folds, progress=progress)
     folder.mkdir(parents=True, exist_ok=True)
-    model = fit_fusion(components, reference, progress=progress)
     (folder / FUSION_FILE).write_text(model.model_dump_json(indent=1), encoding="utf-8")
+
+
+def _held_out_fold(reference: Windows, held: np.ndarray, final, vocabulary, epochs: int | None):
+    from agent.sources import HeldOutFold, ReferenceComponents, class_centroids
+    from encoders.model import IMUEncoder
+    from knowledge_base.base import KnowledgeBase
+    from retrieval.multi import MultiPlacementIndex
+
+    train = reference.subset(~held)
+    kb = KnowledgeBase(show_progress=False).fit(train)
+    encoder = IMUEncoder(_encoder_config(min(epochs or CALIBRATION_EPOCHS, CALIBRATION_EPOCHS)), vocabulary=vocabulary).fit(train)
+    vectors = encoder.embed_placements(train)
+    dimension = next(iter(vectors.values())).shape[1]
+    index = MultiPlacementIndex(list(vectors), dimension).fit(vectors, reference_metadata(train))
+    components = ReferenceComponents(
+        knowledge_base=kb, encoder=encoder, index=index, activities=final.activities, seen=final.seen,
+        window_s=final.window_s, stride_s=final.stride_s, sampling_rate_hz=final.sampling_rate_hz, channels=final.channels,
+    )  # fmt: skip
+    centroids = class_centroids(encoder.embed(train), np.asarray(train.label_names, dtype=object), list(final.seen))
+    return HeldOutFold(components=components, centroids=centroids, held_out=reference.subset(held))
 
 
 def _open_components(pack: Path, activities, seen, spec, rate, channels, vocabulary, fusion=None):
@@ -182,7 +224,8 @@ def build_pack(
         "knowledge_base": lambda folder: _build_knowledge_base(reference, folder, vocabulary),
         "encoder": lambda folder: _build_encoder(reference, folder, vocabulary, list(spec.activities), encoder_epochs),
         "retrieval": lambda folder: _build_retrieval(reference, folder, out / "encoder", vocabulary),
-        "fusion": lambda folder: _build_fusion(reference, folder, out, spec, list(split.seen), vocabulary, progress),
+        "fusion": lambda folder: _build_fusion(reference, folder, out, spec, list(split.seen), vocabulary, progress,
+                                                encoder_epochs),
     }
     for name in COMPONENTS:
         if name not in components:

@@ -13,7 +13,7 @@ from agent.candidates import (
     FusionSettings,
     SourceScores,
     candidate_recall,
-    fit_temperature,
+    fit_weights,
     fuse,
     select_candidates,
 )
@@ -57,13 +57,15 @@ def test_unseen_activity_gets_the_prototype_mass_and_seen_share_the_rest():
     assert probabilities[0] > probabilities[1]  # within the seen ones, the seen evidence orders them
 
 
-def test_temperature_only_softens_by_default():
-    logits = np.array([[5.0, 0.0], [0.0, 5.0]] * 10)
-    truth = np.array([0, 1] * 10)
-    temperature, _ = fit_temperature(logits, truth)
-    assert temperature >= 1.0
-    flipped = np.array([1, 0] * 10)  # always wrong: the best it can do is flatten as far as allowed
-    assert fit_temperature(logits, flipped)[0] == pytest.approx(10.0)
+def test_fitted_weights_trust_the_informative_source_and_ignore_noise():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 3, 600)
+    informative = np.log(np.full((600, 3), 0.1) + 0.7 * np.eye(3)[truth])
+    noise = np.log(rng.dirichlet(np.ones(3), 600))
+    parts = {"prototype": noise, "centroid": informative, "neighbours": noise, "pairwise": noise}
+    weights, temperature, nll = fit_weights(parts, truth)
+    assert weights["centroid"] > 10 * max(weights["prototype"], weights["neighbours"], weights["pairwise"])
+    assert temperature == 1.0 and nll < np.log(3) / 2
 
 
 def test_candidates_stop_at_the_cumulative_mass_but_keep_at_least_two():
