@@ -11,7 +11,7 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo bench clean-venv
+.PHONY: setup test demo bench bench-quick clean-venv
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
@@ -28,7 +28,10 @@ demo: $(STAMP)
 	$(BIN)/harlens demo
 
 bench: $(STAMP)
-	$(BIN)/harlens bench --out benchmarks/results
+	$(BIN)/harlens bench --out benchmarks/results --readme README.md
+
+bench-quick: $(STAMP)
+	$(BIN)/harlens bench --quick --out benchmarks/results-quick
 
 clean-venv:
 	rm -rf $(VENV)

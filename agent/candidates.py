@@ -32,7 +32,6 @@ class FusionSettings(BaseModel):
     neighbours_k: int = Field(default=10, ge=1)
     pairwise_k: int = Field(default=5, ge=1)
     floor: float = Field(default=0.01, gt=0, description="added to shares before the log, so one source cannot veto")
-    seen_offset: float = Field(default=0.0, description="calibrated-stacking offset subtracted from seen prototype scores")
     cumulative: float = Field(default=0.95, gt=0, le=1, description="keep candidates until this much probability")
     max_candidates: int = Field(default=5, ge=2)
 
@@ -46,8 +45,11 @@ class FusionModel(BaseModel):
     centroids: list[list[float]] = Field(description="unit mean reference embedding per seen activity")
     weights: dict[str, float] = Field(description="weight of each seen source, fitted on out-of-sample reference NLL")
     temperature: float = Field(gt=0, description="divides the fused seen log-scores (1 when the weights carry the scale)")
+    seen_offset: float = Field(default=0.0, description="calibrated-stacking offset (cosine units) subtracted from "
+                               "seen activities' prototype scores, fitted for H on pseudo-unseen reference activities")
     reference_nll: float
     reference_accuracy: float
+    reference_h: float | None = Field(default=None, description="H on the held-out folds at the chosen offset")
     fitted_on: str = Field(description="how the temperature was fitted (which windows, which hold-outs)")
 
     @property
@@ -102,10 +104,12 @@ def fuse(scores: SourceScores, model: FusionModel) -> np.ndarray:
     """(N, A) calibrated probabilities over `model.activities`."""
     settings = model.settings
     within_seen = np.exp(log_softmax(fused_seen_logits(scores, settings, model.weights) / model.temperature))
-    if not model.unseen:
-        return within_seen
-    seen_mask = np.isin(scores.activities, model.seen)
-    prototype = scores.prototype / settings.prototype_temperature - settings.seen_offset * seen_mask
+    if set(scores.seen) == set(scores.activities):
+        return within_seen[:, np.argsort([scores.activities.index(a) for a in scores.seen])]
+    seen_columns = [scores.activities.index(a) for a in scores.seen]
+    seen_mask = np.zeros(len(scores.activities), dtype=bool)
+    seen_mask[seen_columns] = True
+    prototype = (scores.prototype - model.seen_offset * seen_mask) / settings.prototype_temperature
     split = np.exp(log_softmax(prototype))
     unseen_part = split[:, ~seen_mask]
     if scores.attributes is not None:
@@ -113,7 +117,7 @@ def fuse(scores: SourceScores, model: FusionModel) -> np.ndarray:
         unseen_part = unseen_part * (0.25 + share)  # an activity whose description contradicts the signal loses mass
     seen_mass = split[:, seen_mask].sum(axis=1, keepdims=True)
     out = np.zeros_like(split)
-    out[:, seen_mask] = seen_mass * within_seen
+    out[:, seen_columns] = seen_mass * within_seen
     out[:, ~seen_mask] = unseen_part
     return out / out.sum(axis=1, keepdims=True)
 
@@ -150,6 +154,16 @@ class CandidateSet(BaseModel):
     @property
     def margin(self) -> float:
         return self.probabilities[0] - (self.probabilities[1] if len(self.probabilities) > 1 else 0.0)
+
+
+def harmonic_accuracy(predicted: np.ndarray, truth: np.ndarray, seen: list[str], unseen: list[str]) -> float:
+    """H: harmonic mean of the accuracy on windows of seen and of unseen activities (0 if either is 0)."""
+    seen_rows, unseen_rows = np.isin(truth, seen), np.isin(truth, unseen)
+    if not seen_rows.any() or not unseen_rows.any():
+        return float("nan")
+    s = float((predicted[seen_rows] == truth[seen_rows]).mean())
+    u = float((predicted[unseen_rows] == truth[unseen_rows]).mean())
+    return 0.0 if s + u == 0 else 2 * s * u / (s + u)
 
 
 def select_candidates(probabilities: np.ndarray, activities: list[str], settings: FusionSettings) -> list[CandidateSet]:

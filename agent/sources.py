@@ -12,7 +12,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agent.candidates import FusionModel, FusionSettings, SourceScores, fit_weights, seen_log_scores, weighted_logits
+from agent.candidates import (
+    FusionModel,
+    FusionSettings,
+    SourceScores,
+    fit_weights,
+    fuse,
+    harmonic_accuracy,
+    seen_log_scores,
+    weighted_logits,
+)
 from encoders.model import IMUEncoder
 from knowledge_base.base import KnowledgeBase
 from recordings.windows import Windows
@@ -132,31 +141,40 @@ class HeldOutFold:
     held_out: Windows
 
 
+OFFSETS = tuple(np.round(np.arange(0.0, 0.6001, 0.01), 3).tolist())
+
+
 def fit_fusion(final: ReferenceComponents, reference: Windows, folds: list[HeldOutFold],
                settings: FusionSettings | None = None, progress=None) -> FusionModel:  # fmt: skip
-    """Source weights and temperature from the folds' out-of-sample scores; centroids from `final`'s
-    encoder over all reference windows."""
+    """Source weights from the folds' out-of-sample scores; when the pack has unseen activities, also the
+    seen-vs-unseen offset that maximises H on the folds' pseudo-unseen activities (activities each fold's
+    components were fitted without). Centroids come from `final`'s encoder over all reference windows."""
     settings = settings or FusionSettings()
-    seen = list(final.seen)
+    scored = []
     chunks, truth = [], []
     for number, fold in enumerate(folds, 1):
         if progress:
             progress(f"fusion: scoring held-out fold {number}/{len(folds)}")
         evidence = score_sources(fold.components, fold.held_out, settings, fold.centroids)
-        chunks.append(seen_log_scores(evidence.scores, settings))
-        truth.append(np.array([seen.index(a) for a in fold.held_out.label_names]))
+        labels = np.asarray(fold.held_out.label_names, dtype=object).astype(str)
+        fold_seen = list(fold.components.seen)
+        rows = np.flatnonzero(np.isin(labels, fold_seen))
+        parts = seen_log_scores(evidence.scores, settings)
+        chunks.append({name: values[rows] for name, values in parts.items()})
+        truth.append(np.array([fold_seen.index(a) for a in labels[rows]]))
+        scored.append((fold, evidence, labels))
     parts = {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]}
     truth_all = np.concatenate(truth)
     weights, temperature, nll = fit_weights(parts, truth_all)
     accuracy = float((weighted_logits(parts, weights).argmax(axis=1) == truth_all).mean())
-    log.info("fusion weights %s, temperature %.3f (held-out NLL %.3f, accuracy %.3f)", weights, temperature, nll, accuracy)
+    log.info("fusion weights %s (held-out NLL %.3f, accuracy %.3f)", weights, nll, accuracy)
     labels = np.asarray(reference.label_names, dtype=object)
     held_subjects = [sorted(set(f.held_out.subjects.astype(str))) for f in folds]
-    return FusionModel(
+    model = FusionModel(
         settings=settings,
         activities=list(final.activities),
-        seen=seen,
-        centroids=class_centroids(final.encoder.embed(reference), labels, seen).tolist(),
+        seen=list(final.seen),
+        centroids=class_centroids(final.encoder.embed(reference), labels, list(final.seen)).tolist(),
         weights=weights,
         temperature=temperature,
         reference_nll=nll,
@@ -164,3 +182,24 @@ def fit_fusion(final: ReferenceComponents, reference: Windows, folds: list[HeldO
         fitted_on=f"{len(truth_all)} reference windows scored out of sample: {len(folds)} folds holding out "
         f"{held_subjects}, each with its own knowledge base, encoder and indexes",
     )
+    if set(final.activities) != set(final.seen):
+        model.seen_offset, model.reference_h = _fit_offset(model, scored)
+        log.info("seen offset %.2f (held-out H %.3f)", model.seen_offset, model.reference_h)
+    return model
+
+
+def _fit_offset(model: FusionModel, scored) -> tuple[float, float]:
+    """The offset with the best mean H over the folds' held-out windows (middle of the best plateau)."""
+    results = []
+    for offset in OFFSETS:
+        values = []
+        for fold, evidence, labels in scored:
+            fold_model = model.model_copy(update={"seen": list(fold.components.seen), "seen_offset": offset})
+            probabilities = fuse(evidence.scores, fold_model)
+            predicted = np.asarray(model.activities, dtype=object)[probabilities.argmax(axis=1)].astype(str)
+            pseudo = [a for a in set(labels) if a not in fold.components.seen]
+            values.append(harmonic_accuracy(predicted, labels, list(fold.components.seen), pseudo))
+        results.append(float(np.nanmean(values)))
+    best = max(results)
+    plateau = [o for o, h in zip(OFFSETS, results) if h >= best - 1e-9]
+    return float(plateau[len(plateau) // 2]), best

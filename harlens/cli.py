@@ -210,7 +210,7 @@ def bench(
     from benchmarks.suite import BenchSettings, run_bench, update_readme
 
     with console.status("benchmark") as status:
-        settings = BenchSettings(quick=quick, packs=packs, llm=not no_llm, progress=lambda m: (status.update(m), console.log(m)))
+        settings = BenchSettings(quick=quick, packs=packs, llm=not no_llm, progress=lambda m: (status.update(m), console.log(m, markup=False)))
         if protocol:
             settings.protocols = tuple(protocol)
         result = run_bench(out, settings)

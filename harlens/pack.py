@@ -124,7 +124,7 @@ CALIBRATION_EPOCHS = 10
 
 
 def _build_fusion(reference: Windows, folder: Path, pack: Path, spec, seen: list[str], vocabulary, progress,
-                  epochs: int | None) -> None:  # fmt: skip
+                  epochs: int | None, fold: int | None = None) -> None:  # fmt: skip
     """Fit the fusion on out-of-sample scores: the reference subjects are split in folds, and for each fold
     a knowledge base, an encoder (fewer epochs) and indexes are fitted on the other subjects."""
     from agent.sources import fit_fusion
@@ -134,34 +134,43 @@ def _build_fusion(reference: Windows, folder: Path, pack: Path, spec, seen: list
     subjects = sorted(set(reference.subjects.astype(str)))
     if len(subjects) < 2:
         raise PackError(f"the reference split has {len(subjects)} subject(s); fitting the fusion needs at least 2")
+    pseudo_unseen: tuple[str, ...] = ()
+    if set(spec.activities) != set(seen):  # zero-shot pack: some seen activities play unseen, to fit the offset
+        from encoders.calibration import choose_inner_split
+
+        pseudo_unseen = choose_inner_split(tuple(seen), tuple(subjects), spec.unseen_folds, fold, seed=0).unseen
     folds = []
     for number in range(min(CALIBRATION_FOLDS, len(subjects))):
         held = np.isin(reference.subjects.astype(str), subjects[number::CALIBRATION_FOLDS])
         if progress:
-            progress(f"fusion: fitting held-out fold {number + 1} (holding out {subjects[number::CALIBRATION_FOLDS]})")
-        folds.append(_held_out_fold(reference, held, final, vocabulary, epochs))
+            progress(f"fusion: fitting held-out fold {number + 1} (holding out {', '.join(subjects[number::CALIBRATION_FOLDS])}"
+                     + (f"; pseudo-unseen {', '.join(pseudo_unseen)})" if pseudo_unseen else ")"))  # fmt: skip
+        folds.append(_held_out_fold(reference, held, final, vocabulary, epochs, pseudo_unseen))
     model = fit_fusion(final, reference, folds, progress=progress)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / FUSION_FILE).write_text(model.model_dump_json(indent=1), encoding="utf-8")
 
 
-def _held_out_fold(reference: Windows, held: np.ndarray, final, vocabulary, epochs: int | None):
+def _held_out_fold(reference: Windows, held: np.ndarray, final, vocabulary, epochs: int | None,
+                   pseudo_unseen: tuple[str, ...] = ()):  # fmt: skip
     from agent.sources import HeldOutFold, ReferenceComponents, class_centroids
     from encoders.model import IMUEncoder
     from knowledge_base.base import KnowledgeBase
     from retrieval.multi import MultiPlacementIndex
 
-    train = reference.subset(~held)
+    names = np.asarray(reference.label_names, dtype=object).astype(str)
+    train = reference.subset(~held & ~np.isin(names, pseudo_unseen))
+    fold_seen = [a for a in final.seen if a not in set(pseudo_unseen)]
     kb = KnowledgeBase(show_progress=False).fit(train)
     encoder = IMUEncoder(_encoder_config(min(epochs or CALIBRATION_EPOCHS, CALIBRATION_EPOCHS)), vocabulary=vocabulary).fit(train)
     vectors = encoder.embed_placements(train)
     dimension = next(iter(vectors.values())).shape[1]
     index = MultiPlacementIndex(list(vectors), dimension).fit(vectors, reference_metadata(train))
     components = ReferenceComponents(
-        knowledge_base=kb, encoder=encoder, index=index, activities=final.activities, seen=final.seen,
+        knowledge_base=kb, encoder=encoder, index=index, activities=final.activities, seen=fold_seen,
         window_s=final.window_s, stride_s=final.stride_s, sampling_rate_hz=final.sampling_rate_hz, channels=final.channels,
     )  # fmt: skip
-    centroids = class_centroids(encoder.embed(train), np.asarray(train.label_names, dtype=object), list(final.seen))
+    centroids = class_centroids(encoder.embed(train), np.asarray(train.label_names, dtype=object), fold_seen)
     return HeldOutFold(components=components, centroids=centroids, held_out=reference.subset(held))
 
 
@@ -225,7 +234,7 @@ def build_pack(
         "encoder": lambda folder: _build_encoder(reference, folder, vocabulary, list(spec.activities), encoder_epochs),
         "retrieval": lambda folder: _build_retrieval(reference, folder, out / "encoder", vocabulary),
         "fusion": lambda folder: _build_fusion(reference, folder, out, spec, list(split.seen), vocabulary, progress,
-                                                encoder_epochs),
+                                                encoder_epochs, fold),
     }
     for name in COMPONENTS:
         if name not in components:

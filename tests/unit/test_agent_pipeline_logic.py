@@ -14,6 +14,7 @@ from agent.candidates import (
     SourceScores,
     candidate_recall,
     fit_weights,
+    harmonic_accuracy,
     fuse,
     select_candidates,
 )
@@ -55,6 +56,24 @@ def test_unseen_activity_gets_the_prototype_mass_and_seen_share_the_rest():
     probabilities = fuse(scores, _model(acts, seen))[0]
     assert probabilities.argmax() == 2  # the text prototype points at the unseen activity
     assert probabilities[0] > probabilities[1]  # within the seen ones, the seen evidence orders them
+
+
+def test_seen_offset_moves_mass_to_unseen_and_column_order_follows_activities():
+    acts, seen = ["u", "b", "a"], ["a", "b"]  # seen listed in another order than the activities
+    scores = _scores([[0.5, 0.55, 0.6]], [[0.9, 0.1]], acts, seen)
+    model = _model(acts, seen)
+    plain = fuse(scores, model)[0]
+    assert plain.argmax() == 2 and plain[2] > plain[1]  # "a" (seen[0]) is column 2 of the activities
+    shifted = fuse(scores, model.model_copy(update={"seen_offset": 0.3}))[0]
+    assert shifted.argmax() == 0 and shifted[0] > plain[0]
+    everything_seen = _scores([[0.1, 0.9]], [[0.1, 0.9]], ["x", "y"], ["y", "x"])
+    assert fuse(everything_seen, _model(["x", "y"], ["y", "x"]))[0].argmax() == 0  # "x" scored by seen column 1
+
+
+def test_harmonic_accuracy_is_zero_when_unseen_never_predicted():
+    truth = np.array(["a", "a", "u", "u"])
+    assert harmonic_accuracy(np.array(["a", "a", "a", "a"]), truth, ["a"], ["u"]) == 0.0
+    assert harmonic_accuracy(truth, truth, ["a"], ["u"]) == 1.0
 
 
 def test_fitted_weights_trust_the_informative_source_and_ignore_noise():
