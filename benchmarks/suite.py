@@ -54,7 +54,7 @@ class BenchSettings:
     llm: bool = True
     scale_sizes: tuple[int, ...] = (10_000, 100_000)
     bootstrap: int = 200
-    encoder_report: Path = Path("runs/encoders_zsl/dsads-zsl.json")
+    encoder_report: Path = Path("benchmarks/results/encoders-dsads-zsl.json")
     progress: Callable[[str], None] = field(default=lambda message: None)
 
     @property

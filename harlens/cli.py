@@ -146,15 +146,19 @@ def eval_encoders(
     protocol: str = typer.Option("dsads-zsl", help="zero-shot protocol"),
     seeds: list[int] = typer.Option([0, 1, 2], help="training seeds"),
     fold: list[int] = typer.Option([], help="folds to run (default: all)"),
-    out: Path = typer.Option(Path("benchmarks/results/encoders.json"), help="JSON report"),
+    out: Optional[Path] = typer.Option(None, help="JSON report (default benchmarks/results/encoders-PROTOCOL.json, "
+                                       "which `harlens bench` reads)"),
 ) -> None:
     """Train and score the encoder configurations on every fold and seed; print one table, write JSON."""
     from encoders.evaluation import evaluate_protocol
-    from encoders.report import render_rich
+    from encoders.report import render_markdown, render_rich
+
+    out = out or Path(f"benchmarks/results/encoders-{protocol}.json")
 
     report = evaluate_protocol(protocol, seeds=seeds, folds=fold or None, out_json=out)
     console.print(render_rich(report))
-    console.print(f"written to {out}")
+    out.with_suffix(".md").write_text(render_markdown(report), encoding="utf-8")
+    console.print(f"written to {out} and {out.with_suffix('.md')}")
 
 
 @app.command("analyze")

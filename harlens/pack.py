@@ -96,16 +96,23 @@ def _build_encoder(reference: Windows, folder: Path, vocabulary, activities: lis
     from encoders.model import IMUEncoder
 
     extra = tuple(a for a in activities if a not in set(reference.label_names))
-    IMUEncoder(_encoder_config(epochs), vocabulary=vocabulary).fit(reference).save(folder, extra_activities=extra)
+    config = _encoder_config(epochs, text_view_for(bool(extra)))
+    IMUEncoder(config, vocabulary=vocabulary).fit(reference).save(folder, extra_activities=extra)
 
 
-def _encoder_config(epochs: int | None):
+def text_view_for(zero_shot: bool) -> str:
+    """Label names for packs with unseen activities: cross-entropy on name prototypes (CE-name-cos) was
+    selected for the generalised setting on reference-only development splits (`encoders.configurations.
+    DEV_SELECTED`); descriptions otherwise (the better prototype scores when every activity is seen)."""
+    return "name" if zero_shot else "description"
+
+
+def _encoder_config(epochs: int | None, text_view: str = "description"):
     from encoders.config import EncoderConfig
 
     config = EncoderConfig()
-    if epochs is None:
-        return config
-    return config.model_copy(update={"train": config.train.model_copy(update={"epochs": epochs})})
+    update = {"text_view": text_view} | ({"epochs": epochs} if epochs is not None else {})
+    return config.model_copy(update={"train": config.train.model_copy(update=update)})
 
 
 def _build_retrieval(reference: Windows, folder: Path, encoder_folder: Path, vocabulary) -> None:
@@ -127,6 +134,7 @@ def _build_fusion(reference: Windows, folder: Path, pack: Path, spec, seen: list
                   epochs: int | None, fold: int | None = None) -> None:  # fmt: skip
     """Fit the fusion on out-of-sample scores: the reference subjects are split in folds, and for each fold
     a knowledge base, an encoder (fewer epochs) and indexes are fitted on the other subjects."""
+    from agent.candidates import FusionSettings
     from agent.sources import fit_fusion
 
     final = _open_components(pack, list(spec.activities), seen, spec, reference.sampling_rate_hz,
@@ -146,7 +154,8 @@ def _build_fusion(reference: Windows, folder: Path, pack: Path, spec, seen: list
             progress(f"fusion: fitting held-out fold {number + 1} (holding out {', '.join(subjects[number::CALIBRATION_FOLDS])}"
                      + (f"; pseudo-unseen {', '.join(pseudo_unseen)})" if pseudo_unseen else ")"))  # fmt: skip
         folds.append(_held_out_fold(reference, held, final, vocabulary, epochs, pseudo_unseen))
-    model = fit_fusion(final, reference, folds, progress=progress)
+    settings = FusionSettings(prototype_kind=final.encoder.config_.train.text_view)
+    model = fit_fusion(final, reference, folds, settings, progress=progress)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / FUSION_FILE).write_text(model.model_dump_json(indent=1), encoding="utf-8")
 
@@ -162,7 +171,8 @@ def _held_out_fold(reference: Windows, held: np.ndarray, final, vocabulary, epoc
     train = reference.subset(~held & ~np.isin(names, pseudo_unseen))
     fold_seen = [a for a in final.seen if a not in set(pseudo_unseen)]
     kb = KnowledgeBase(show_progress=False).fit(train)
-    encoder = IMUEncoder(_encoder_config(min(epochs or CALIBRATION_EPOCHS, CALIBRATION_EPOCHS)), vocabulary=vocabulary).fit(train)
+    config = _encoder_config(min(epochs or CALIBRATION_EPOCHS, CALIBRATION_EPOCHS), final.encoder.config_.train.text_view)
+    encoder = IMUEncoder(config, vocabulary=vocabulary).fit(train)
     vectors = encoder.embed_placements(train)
     dimension = next(iter(vectors.values())).shape[1]
     index = MultiPlacementIndex(list(vectors), dimension).fit(vectors, reference_metadata(train))

@@ -1,0 +1,49 @@
+"""The benchmark's report logic: bootstrap intervals, the Markdown table and the README block."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from benchmarks.suite import README_END, README_START, bootstrap_ci, markdown_table, update_readme
+
+RESULT = {
+    "command": "harlens bench", "generated_at": "2026-11-24T00:00:00+00:00", "seconds": 60.0, "skipped": {"pamap2-zsl": "absent"},
+    "machine": {"cpu": "test cpu", "cores": 2, "memory_gb": 24.0, "python": "3.11"},
+    "records": [
+        {"protocol": "dsads-xsub", "fold": None, "system": "harlens-evidence", "setting": "training-free cross-subject",
+         "macro_f1": 0.9, "accuracy": 0.91, "macro_f1_ci95": [0.88, 0.92], "candidate_recall": 0.97,
+         "llm_calls_per_window": 0.0, "tokens_per_window": 0.0},
+        {"protocol": "dsads-zsl", "fold": 0, "system": "harlens-evidence", "setting": "unseen activities",
+         "macro_f1": 0.7, "accuracy": 0.7, "unseen_macro_f1": 0.8, "S": 0.8, "U": 0.6, "H": 0.686},
+        {"protocol": "dsads-zsl", "fold": 1, "system": "harlens-evidence", "setting": "unseen activities",
+         "macro_f1": 0.6, "accuracy": 0.6, "unseen_macro_f1": 0.9, "S": 0.7, "U": 0.5, "H": 0.583},
+        {"protocol": "retrieval-scale", "system": "hnsw", "n_vectors": 10000, "recall_at_10": 0.999, "p50_ms": 0.4,
+         "p99_ms": 0.5, "build_s": 0.8},
+    ],
+}  # fmt: skip
+
+
+def test_table_has_each_setting_with_fold_means():
+    table = markdown_table(RESULT)
+    assert "| harlens-evidence | 0.900 [0.880, 0.920] | 0.910 | 0.970 | 0.000 | 0.0 |" in table
+    assert "| harlens-evidence | 2 | 0.850 ± 0.050 |" in table
+    assert "| hnsw | 10,000 | 0.999 |" in table and "Skipped: pamap2-zsl" in table
+
+
+def test_readme_block_is_replaced_and_the_rest_kept(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\n{README_START}\nold table\n{README_END}\n\nafter\n")
+    assert update_readme(readme, "new table\n")
+    text = readme.read_text()
+    assert "old table" not in text and "new table" in text and text.endswith("after\n") and text.startswith("# title")
+    (tmp_path / "plain.md").write_text("no markers")
+    assert not update_readme(tmp_path / "plain.md", "x")
+
+
+def test_bootstrap_interval_brackets_a_perfect_and_an_imperfect_subject():
+    truth = np.array(["a", "b"] * 20)
+    predicted = truth.copy()
+    predicted[20:30] = "a"  # the second subject is worse
+    subjects = np.array(["s1"] * 20 + ["s2"] * 20)
+    low, high = bootstrap_ci(truth, predicted, subjects, reps=200)
+    assert low < high <= 1.0 and high == 1.0
