@@ -27,7 +27,7 @@ class ExplanationText(BaseModel):
     """What the LLM must return."""
 
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=20, max_length=700)
+    text: str = Field(min_length=20, max_length=400)
     evidence_ids: list[str] = Field(default_factory=list, max_length=10)
 
 
@@ -82,11 +82,13 @@ def explain(
                                 probability=f"{table.probabilities.get(leader, 0.0):.2f}", others=others,
                                 evidence=evidence_for_prompt(table), context=quoted(context))  # fmt: skip
         for round_ in range(2):
-            result = ask_structured(backend, messages, ExplanationText, max_reasks=0, max_tokens=200, cache=cache)
+            result = ask_structured(backend, messages, ExplanationText, max_reasks=0, max_tokens=160, cache=cache)
             attempts += result.attempts
             if not result.ok:
-                break
-            report = verify(result.output.text, table, activity_names, also_allowed)
+                if result.attempts and result.attempts[-1].error_kind in ("unavailable", "timeout", "model_missing"):
+                    break  # a dead backend: straight to the template
+                continue  # off-schema: the second round is a fresh try
+            report = verify(result.output.text, table, activity_names, also_allowed, decision=leader, require_citation=True)
             if report.passed:
                 status = "verified" if round_ == 0 else "verified-after-reask"
                 return Explanation(activity=leader, status=status, text=result.output.text,
@@ -96,6 +98,6 @@ def explain(
             messages = messages + [Message(role="assistant", content=result.attempts[-1].text),
                                    Message(role="user", content=render("explain_reask", findings=report.feedback()))]  # fmt: skip
     text, cited = template_explanation(table)
-    report = verify(text, table, activity_names, also_allowed)
+    report = verify(text, table, activity_names, also_allowed, decision=leader, require_citation=True)
     return Explanation(activity=leader, status="template" if backend is not None else "template-no-llm", text=text,
                        cited=cited, evidence=table, verification=report, rejected=rejected, attempts=attempts)  # fmt: skip

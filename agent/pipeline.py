@@ -31,7 +31,8 @@ class AnalyzerSettings(BaseModel):
     decision: DecisionSettings = Field(default_factory=DecisionSettings)
     expected_bout_s: float = Field(default=60.0, ge=0, description="prior mean duration of one activity bout; "
                                    "sets the cost of switching activity between windows (0 = decide each window alone)")
-    explain_limit: int = Field(default=8, ge=0, description="segments explained by the LLM (longest first)")
+    explain_limit: int = Field(default=4, ge=0, description="segments explained by the LLM (longest first); "
+                               "4 keeps an hour of recording within a minute with the bundled model")
     features_per_pair: int = Field(default=2, ge=1)
     context: str = Field(default="", description="user notes about the recording; quoted data in prompts")
 

@@ -50,12 +50,23 @@ def _number_ok(token: str, known: Iterable[float]) -> bool:
 
 
 def verify(
-    text: str, table: EvidenceTable, activity_names: dict[str, str], also_allowed: set[str] = frozenset()
+    text: str,
+    table: EvidenceTable,
+    activity_names: dict[str, str],
+    also_allowed: set[str] = frozenset(),
+    decision: str | None = None,
+    require_citation: bool = False,
 ) -> VerificationReport:
     """Check `text` against `table`. `activity_names` maps every way to say an activity (name, display,
     synonym, lower case) to its canonical name, so any activity the text names is recognised; it must be a
-    candidate or in `also_allowed` (e.g. a candidate's parent: "cycling" for upright cycling)."""
+    candidate or in `also_allowed` (e.g. a candidate's parent: "cycling" for upright cycling).
+
+    Facts alone do not make an explanation: with `decision`, the text must name the decided activity, and
+    with `require_citation` it must cite at least one evidence row — a text that only restates the decision
+    ("sitting is a behaviour") explains nothing a clinician can check."""
     findings: list[Finding] = []
+    if require_citation and not _ROW_ID.search(text):
+        findings.append(Finding(kind="citation", text=text[:40], ok=False, note="cites no evidence row (E1, E2, …)"))
     known = table.numbers()
     cleaned = _ROW_ID.sub(" ", text)
     for row_id in _ROW_ID.findall(text):
@@ -75,4 +86,6 @@ def verify(
             ok = canonical in table.candidates or canonical in also_allowed
             findings.append(Finding(kind="activity", text=phrase, ok=ok, note="" if ok else "is not a candidate"))
             lowered = lowered.replace(phrase, " ")
+    if decision is not None and not any(f.kind == "activity" and activity_names.get(f.text) == decision for f in findings):
+        findings.append(Finding(kind="decision", text=decision, ok=False, note="the decided activity is never named"))
     return VerificationReport(passed=all(f.ok for f in findings), findings=findings)

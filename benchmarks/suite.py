@@ -7,7 +7,9 @@ Systems, all scored on the protocol's test subjects, per window unless the name 
 - `kb-features-logreg`: logistic regression on standardised knowledge-base features (a supervised reference);
 - `encoder-prototype`: the pack's encoder, nearest description prototype;
 - `harlens-evidence`: the calibrated fusion (policy `evidence`, no LLM);
-- `harlens-auto-llm`: policy `auto` with the bundled SmolLM2 (the LLM decides the low-margin windows);
+- `harlens-auto-llm`: policy `auto` with the bundled SmolLM2 (the LLM decides the low-margin windows), on the
+  cross-subject protocols, where the default policy is chosen (the zero-shot folds would need thousands of
+  calls on this machine);
 - `harlens-evidence-timeline`: the evidence decision smoothed along each test recording (a different setting:
   it uses the order of the windows, as `harlens analyze` does);
 - `encoder:<configuration>` (zero-shot protocols): the seven study configurations, read from the
@@ -191,7 +193,7 @@ def run_protocol(protocol: str, fold: int | None, settings: BenchSettings) -> li
     smoothed = np.empty(len(test), dtype=object)
     smoothed[order] = np.asarray(activities)[smooth_decisions(np.log(probabilities[order] + 1e-12), cost, breaks)]
     add("harlens-evidence-timeline", smoothed, candidate_recall=recall, llm_calls_per_window=0.0, tokens_per_window=0.0)
-    if settings.llm:
+    if settings.llm and not zero_shot:  # the default policy is chosen on the cross-subject protocols
         records.append(_auto_llm(base, components, protocol, evidence, sets, per_window, truth, subjects, settings,
                                  probabilities, zero_shot, list(split.unseen)))  # fmt: skip
     return records

@@ -115,7 +115,7 @@ def agreement(windows: Windows, analysis: Analysis) -> Agreement | None:
 
 def run_analysis(recording: Path, pack: Path, llm: str = "none", model: Path | None = None,
                  policy: Policy | None = None, out: Path | None = None, note: str = "",
-                 explain_limit: int = 8, progress=None) -> tuple[Analysis, Agreement | None, PreparedRecording]:  # fmt: skip
+                 explain_limit: int = 4, progress=None) -> tuple[Analysis, Agreement | None, PreparedRecording]:  # fmt: skip
     manifest, components = open_pack(pack)
     backend = make_backend(llm, model)
     policy = policy or (DEFAULT_POLICY if backend else "evidence")

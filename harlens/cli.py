@@ -171,7 +171,7 @@ def analyze(
     model: Optional[Path] = typer.Option(None, help="a GGUF file for --llm local (default: bundled SmolLM2)"),
     policy: Optional[str] = typer.Option(None, help="evidence, llm or auto (default: the measured best)"),
     note: str = typer.Option("", help="a note about the recording (treated as data, never as instructions)"),
-    explain_limit: int = typer.Option(8, help="segments explained by the LLM, longest first; the rest get the template"),
+    explain_limit: int = typer.Option(4, help="segments explained by the LLM, longest first; the rest get the template"),
 ) -> None:
     """Recognise what the person did, when, and why: timeline, minutes per activity, explained report."""
     from harlens import analyze_commands as commands

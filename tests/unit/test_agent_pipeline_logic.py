@@ -214,3 +214,15 @@ def _ranked_extras() -> dict:
         annotation = str(field.annotation)
         extras[name] = 0.0 if "float" in annotation else ("" if "str" in annotation else 0)
     return extras
+
+
+def test_a_text_that_cites_nothing_or_skips_the_decision_is_not_an_explanation():
+    from agent.verifier import verify
+
+    vague = "Decision: sitting (probability 0.82) is a behaviour."
+    report = verify(vague, TABLE, PHRASES, decision="sitting", require_citation=True)
+    assert not report.passed and {f.kind for f in report.failures} == {"citation"}
+    off_topic = "The thigh angle of 121 deg (E2) is typical."
+    report = verify(off_topic, TABLE, PHRASES, decision="sitting", require_citation=True)
+    assert {f.kind for f in report.failures} == {"decision"}
+    assert verify(off_topic, TABLE, PHRASES).passed  # without the two rules only the facts are checked
