@@ -27,6 +27,16 @@ def sig(value: float, digits: int = 3) -> float:
     return float(f"{value:.{digits}g}")
 
 
+def _words(expected: str) -> str:
+    """An attribute's expectation without numbers of its own (the condition carries the checked bounds)."""
+    return "in the range below" if any(ch.isdigit() for ch in expected) else expected
+
+
+def _unit_text(unit: str) -> str:
+    """A unit to print after a number; ranges such as "-1..1" are left out (they would read as numbers)."""
+    return "" if not unit or any(ch.isdigit() for ch in unit) else f" {unit}"
+
+
 def _fmt(value: float) -> str:
     return f"{sig(value):g}"
 
@@ -69,8 +79,8 @@ def build_evidence(
             bounds = {name: sig(v) for name, v in (("lower", result.lower), ("upper", result.upper)) if v is not None}
             add(kind="attribute", activity=activity, feature=result.feature, unit=result.unit,
                 value=sig(result.value), holds=result.holds, reference=bounds,
-                statement=f"{activity} expects {result.attribute} {result.expected}: measured "
-                f"{_fmt(result.value)} {result.unit} ({result.condition}) — {'holds' if result.holds else 'does not hold'}")  # fmt: skip
+                statement=f"{activity} expects {result.attribute} {_words(result.expected)}: measured "
+                f"{_fmt(result.value)}{_unit_text(result.unit)} (expected {result.condition}) — {'holds' if result.holds else 'does not hold'}")  # fmt: skip
     return EvidenceTable(candidates=list(candidates.activities), probabilities=probabilities, rows=rows)
 
 
@@ -91,6 +101,7 @@ def _feature_row(kb: KnowledgeBase, query: np.ndarray, leader: str, rival: str, 
                           f"{activity} q75": sig(stats.q75), f"{activity} percentile": float(percentile)})  # fmt: skip
         parts.append(f"{activity} median {_fmt(stats.median)} (IQR {_fmt(stats.q25)}–{_fmt(stats.q75)}), "
                      f"percentile {percentile}")  # fmt: skip
+    shown_unit = _unit_text(unit)
     add(kind="feature", activity=f"{leader}|{rival}", feature=name, feature_label=label, unit=unit,
         value=sig(value), reference=reference, percentile=reference[f"{leader} percentile"],
-        statement=f"{name} = {_fmt(value)} {unit}; " + "; ".join(parts))  # fmt: skip
+        statement=f"{name} = {_fmt(value)}{shown_unit}; " + "; ".join(parts))  # fmt: skip

@@ -226,3 +226,12 @@ def test_a_text_that_cites_nothing_or_skips_the_decision_is_not_an_explanation()
     report = verify(off_topic, TABLE, PHRASES, decision="sitting", require_citation=True)
     assert {f.kind for f in report.failures} == {"decision"}
     assert verify(off_topic, TABLE, PHRASES).passed  # without the two rules only the facts are checked
+
+
+def test_range_units_are_not_printed_as_numbers():
+    from agent.evidence_builder import _unit_text
+
+    from agent.evidence_builder import _words
+
+    assert _unit_text("-1..1") == "" and _unit_text("deg") == " deg" and _unit_text("") == ""
+    assert _words("1.5-2.5 Hz") == "in the range below" and _words("upright") == "upright"
