@@ -13,7 +13,7 @@ from recordings.protocols import load_split
 from retrieval.voting import compare_knn_strategies
 
 
-def _by_placement(features: np.ndarray, names: list[str], mean: np.ndarray, std: np.ndarray) -> dict[str, np.ndarray]:
+def standardised_by_placement(features: np.ndarray, names: list[str], mean: np.ndarray, std: np.ndarray) -> dict[str, np.ndarray]:
     """Standardised (with reference statistics) feature columns grouped by the placement they describe."""
     scaled = (features - mean) / std
     placements = [n.split(".")[0] for n in names]
@@ -30,8 +30,8 @@ def run_knn_features(protocols: tuple[str, ...] = ("dsads-xsub", "hapt-xsub"), k
         mean, std = reference.mean(axis=0), reference.std(axis=0) + 1e-6
         names = list(extractor.feature_names_)
         comparison = compare_knn_strategies(
-            _by_placement(reference, names, mean, std), split.reference.label_names,
-            _by_placement(test, names, mean, std), split.test.label_names,
+            standardised_by_placement(reference, names, mean, std), split.reference.label_names,
+            standardised_by_placement(test, names, mean, std), split.test.label_names,
             k=k, metric="l2", fusion="concat_raw", per_placement=False,
         )  # fmt: skip
         for strategy, score in comparison.strategies.items():
