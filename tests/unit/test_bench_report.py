@@ -47,3 +47,11 @@ def test_bootstrap_interval_brackets_a_perfect_and_an_imperfect_subject():
     subjects = np.array(["s1"] * 20 + ["s2"] * 20)
     low, high = bootstrap_ci(truth, predicted, subjects, reps=200)
     assert low < high <= 1.0 and high == 1.0
+
+
+def test_reused_packs_are_stated_with_their_build_time():
+    records = [{**RESULT["records"][0], "pack_reused": True, "build_s": 120.0},
+               {**RESULT["records"][1], "pack_reused": False, "build_s": 60.0}]  # fmt: skip
+    table = markdown_table({**RESULT, "records": records})
+    assert "1 of 2 packs were reused" in table and "took 3.0 min" in table
+    assert "reused" not in markdown_table(RESULT)
