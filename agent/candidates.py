@@ -52,10 +52,6 @@ class FusionModel(BaseModel):
     reference_h: float | None = Field(default=None, description="H on the held-out folds at the chosen offset")
     fitted_on: str = Field(description="how the temperature was fitted (which windows, which hold-outs)")
 
-    @property
-    def unseen(self) -> list[str]:
-        return [a for a in self.activities if a not in set(self.seen)]
-
 
 @dataclass
 class SourceScores:
@@ -71,6 +67,12 @@ class SourceScores:
 
     def __len__(self) -> int:
         return len(self.prototype)
+
+    def take(self, rows: np.ndarray) -> SourceScores:
+        """The same scores for a subset of the windows."""
+        return SourceScores(activities=self.activities, seen=self.seen, prototype=self.prototype[rows],
+                            centroid=self.centroid[rows], neighbours=self.neighbours[rows], pairwise=self.pairwise[rows],
+                            attributes=None if self.attributes is None else self.attributes[rows])  # fmt: skip
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -156,14 +158,20 @@ class CandidateSet(BaseModel):
         return self.probabilities[0] - (self.probabilities[1] if len(self.probabilities) > 1 else 0.0)
 
 
-def harmonic_accuracy(predicted: np.ndarray, truth: np.ndarray, seen: list[str], unseen: list[str]) -> float:
-    """H: harmonic mean of the accuracy on windows of seen and of unseen activities (0 if either is 0)."""
+def seen_unseen_accuracy(predicted: np.ndarray, truth: np.ndarray, seen: list[str], unseen: list[str]) -> tuple[float, float, float]:
+    """(S, U, H): accuracy on windows of seen and of unseen activities and their harmonic mean (0 if either
+    is 0; NaN when the windows lack one of the two groups)."""
     seen_rows, unseen_rows = np.isin(truth, seen), np.isin(truth, unseen)
     if not seen_rows.any() or not unseen_rows.any():
-        return float("nan")
+        return float("nan"), float("nan"), float("nan")
     s = float((predicted[seen_rows] == truth[seen_rows]).mean())
     u = float((predicted[unseen_rows] == truth[unseen_rows]).mean())
-    return 0.0 if s + u == 0 else 2 * s * u / (s + u)
+    return s, u, 0.0 if s + u == 0 else 2 * s * u / (s + u)
+
+
+def harmonic_accuracy(predicted: np.ndarray, truth: np.ndarray, seen: list[str], unseen: list[str]) -> float:
+    """H of :func:`seen_unseen_accuracy`."""
+    return seen_unseen_accuracy(predicted, truth, seen, unseen)[2]
 
 
 def select_candidates(probabilities: np.ndarray, activities: list[str], settings: FusionSettings) -> list[CandidateSet]:

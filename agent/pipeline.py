@@ -13,7 +13,7 @@ from collections import Counter
 import numpy as np
 from pydantic import BaseModel, Field
 
-from agent.candidates import CandidateSet, candidate_recall, fuse, select_candidates
+from agent.candidates import CandidateSet, fuse, select_candidates
 from agent.decide import DecisionSettings, WindowDecision, ask_llm, decide, windows_for_llm
 from agent.evidence import EvidenceTable
 from agent.evidence_builder import build_evidence
@@ -298,8 +298,3 @@ def _checked_breaks(windows: Windows, breaks: np.ndarray | None) -> np.ndarray:
         breaks[0] = True
         breaks[1:] |= np.diff(windows.start_s) <= 0
     return breaks
-
-
-def window_recall(analysis: Analysis, truth: list[str | None]) -> float:
-    sets = [CandidateSet(activities=w.candidates, probabilities=w.probabilities) for w in analysis.trace.windows]
-    return candidate_recall(sets, truth)

@@ -67,6 +67,11 @@ class WindowEvidence:
     neighbour_ids: np.ndarray  # (N, k) reference row ids, -1 when missing
     scores: SourceScores
 
+    def take(self, rows: np.ndarray) -> WindowEvidence:
+        """The same evidence for a subset of the windows."""
+        return WindowEvidence(features=self.features[rows], embeddings=self.embeddings[rows],
+                              neighbour_ids=self.neighbour_ids[rows], scores=self.scores.take(rows))  # fmt: skip
+
 
 def window_features(kb: KnowledgeBase, windows: Windows) -> np.ndarray:
     """Features in the base's order; a recording missing some of the base's channels gets NaN there."""

@@ -34,7 +34,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 
-from agent.candidates import CandidateSet, candidate_recall
+from agent.candidates import candidate_recall, log_softmax, seen_unseen_accuracy
 from agent.decide import DecisionSettings
 from agent.pipeline import Analyzer, AnalyzerSettings, switch_cost
 from agent.sources import window_features
@@ -129,10 +129,8 @@ def _generalised(truth, predicted, probabilities, activities, unseen: list[str])
     truth = np.asarray(truth, dtype=object).astype(str)
     predicted = np.asarray(predicted, dtype=object).astype(str)
     is_unseen = np.isin(truth, unseen)
-    seen_accuracy = float((predicted[~is_unseen] == truth[~is_unseen]).mean())
-    unseen_accuracy = float((predicted[is_unseen] == truth[is_unseen]).mean())
-    harmonic = 0.0 if seen_accuracy + unseen_accuracy == 0 else 2 * seen_accuracy * unseen_accuracy / (seen_accuracy + unseen_accuracy)
-    out = {"S": round(seen_accuracy, 4), "U": round(unseen_accuracy, 4), "H": round(harmonic, 4)}
+    seen = sorted(set(truth[~is_unseen]))
+    out = dict(zip(("S", "U", "H"), (round(v, 4) for v in seen_unseen_accuracy(predicted, truth, seen, unseen))))
     if probabilities is not None:
         columns = [activities.index(a) for a in unseen]
         restricted = np.asarray(unseen)[probabilities[is_unseen][:, columns].argmax(axis=1)]
@@ -188,7 +186,7 @@ def run_protocol(protocol: str, fold: int | None, settings: BenchSettings) -> li
     add("kb-pairwise-votes", np.asarray(seen)[scores.pairwise.argmax(1)])
     add("kb-features-logreg", _logreg(split.reference, reference_features, evidence.features))
     add("encoder-prototype", np.asarray(activities)[scores.prototype.argmax(1)],
-        probabilities=_softmax(scores.prototype / 0.05))  # fmt: skip
+        probabilities=np.exp(log_softmax(scores.prototype / 0.05)))  # fmt: skip
     per_window = np.asarray(activities)[probabilities.argmax(1)]
     recall = round(candidate_recall(sets, list(truth)), 4)
     add("harlens-evidence", per_window, probabilities, candidate_recall=recall, llm_calls_per_window=0.0,
@@ -215,7 +213,7 @@ def _auto_llm(base, components, protocol, evidence, sets, per_window, truth, sub
     rows = np.arange(len(sets)) if settings.llm_windows is None else _stratified(truth, settings.llm_windows)
     chosen = [sets[i] for i in rows]
     started = time.perf_counter()
-    sub_evidence = _take(evidence, rows)
+    sub_evidence = evidence.take(rows)
     decisions = analyzer.decide_windows(sub_evidence, chosen, list(per_window[rows]))
     seconds = time.perf_counter() - started
     attempts = [a for d in decisions for a in d.attempts if not a.cached]
@@ -234,23 +232,6 @@ def _auto_llm(base, components, protocol, evidence, sets, per_window, truth, sub
     settings.progress(f"{protocol} harlens-auto-llm: macro-F1 {record['macro_f1']:.3f} "
                       f"({record['llm_calls_per_window']:.3f} calls/window)")  # fmt: skip
     return record
-
-
-def _take(evidence, rows):
-    from agent.candidates import SourceScores
-    from agent.sources import WindowEvidence
-
-    s = evidence.scores
-    scores = SourceScores(activities=s.activities, seen=s.seen, prototype=s.prototype[rows], centroid=s.centroid[rows],
-                          neighbours=s.neighbours[rows], pairwise=s.pairwise[rows],
-                          attributes=None if s.attributes is None else s.attributes[rows])  # fmt: skip
-    return WindowEvidence(features=evidence.features[rows], embeddings=evidence.embeddings[rows],
-                          neighbour_ids=evidence.neighbour_ids[rows], scores=scores)  # fmt: skip
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def _knn_variants(components, reference: Windows, test: Windows, reference_features: np.ndarray,

@@ -19,7 +19,7 @@ from agent.decide import DecisionSettings, Policy
 from agent.llm.base import LLMBackend
 from agent.llm.cache import ResponseCache
 from agent.pipeline import Analysis, Analyzer, AnalyzerSettings
-from harlens.pack import PackError, open_pack
+from harlens.pack import PackError, open_pack, require_channels
 from recordings.errors import RecordingError
 from recordings.io import read_recording
 from recordings.signal import repair_gaps, resample
@@ -46,7 +46,7 @@ def prepare(path: Path, components) -> PreparedRecording:
     parts, breaks = [], []
     for piece in pieces:
         piece = resample(piece, components.sampling_rate_hz)
-        channels = require_channels_of(components, piece.meta.channels)
+        channels = require_channels(components, piece.meta.channels)
         windows = make_windows(piece, components.window_s, components.stride_s).select_channels(channels)
         if len(windows):
             parts.append(windows)
@@ -58,14 +58,6 @@ def prepare(path: Path, components) -> PreparedRecording:
     first = [c for c in recording.meta.channels if c.endswith(".acc.x")][:1]
     signal, times = _magnitude(recording, first[0].rsplit(".", 1)[0] if first else None)
     return PreparedRecording(windows, np.array(breaks), path.name, signal, times)
-
-
-def require_channels_of(components, channels) -> list[str]:
-    present = [c for c in components.channels if c in set(channels)]
-    if not present:
-        raise PackError(f"the recording's channels {list(channels)[:6]} share nothing with the pack's "
-                        f"{components.channels[:6]}…; use a pack built for these placements")  # fmt: skip
-    return present
 
 
 def _magnitude(recording, prefix: str | None, points: int = 4000) -> tuple[np.ndarray, np.ndarray]:
@@ -134,7 +126,7 @@ def write_outputs(out: Path, analysis: Analysis, score: Agreement | None, prepar
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / name for name in ("timeline.json", "timeline.csv", "durations.json", "trace.json", "report.md", "report.html")}
     timeline = [{"start_s": s.start_s, "end_s": s.end_s, "activity": s.activity, "confidence": round(s.confidence, 4),
-                 "flags": s.flags, "explanation_status": (analysis.explanation_for(s.index) or _none()).status}
+                 "flags": s.flags, "explanation_status": _status(analysis, s.index)}
                 for s in analysis.segments]  # fmt: skip
     paths["timeline.json"].write_text(json.dumps({"recording": analysis.recording, "segments": timeline,
                                                   "agreement": score.model_dump() if score else None}, indent=1))  # fmt: skip
@@ -150,8 +142,9 @@ def write_outputs(out: Path, analysis: Analysis, score: Agreement | None, prepar
     return paths
 
 
-class _none:
-    status = "-"
+def _status(analysis: Analysis, segment: int) -> str:
+    explanation = analysis.explanation_for(segment)
+    return explanation.status if explanation else "-"
 
 
 def markdown_report(analysis: Analysis, score: Agreement | None) -> str:
@@ -167,9 +160,8 @@ def markdown_report(analysis: Analysis, score: Agreement | None) -> str:
     lines += [f"| {a} | {s / 60:.1f} |" for a, s in analysis.durations_s.items()]
     lines += ["", "## Timeline", "", "| # | start | end | activity | confidence | flags | explanation |", "|---:|---:|---:|---|---:|---|---|"]
     for s in analysis.segments:
-        e = analysis.explanation_for(s.index)
         lines.append(f"| {s.index} | {_clock(s.start_s)} | {_clock(s.end_s)} | {s.activity} | {s.confidence:.2f} | "
-                     f"{', '.join(s.flags)} | {e.status if e else '-'} |")  # fmt: skip
+                     f"{', '.join(s.flags)} | {_status(analysis, s.index)} |")  # fmt: skip
     lines += ["", "## Explanations", ""]
     for s in analysis.segments:
         e = analysis.explanation_for(s.index)

@@ -300,8 +300,9 @@ def load_manifest(path: str | Path, verify: bool = True) -> PackManifest:
     return manifest
 
 
-def require_channels(manifest: PackManifest, channels: list[str] | tuple[str, ...]) -> list[str]:
-    """The pack channels a recording provides, or an error naming what is missing and what to do."""
+def require_channels(manifest, channels: list[str] | tuple[str, ...]) -> list[str]:
+    """The pack channels a recording provides, or an error naming what is missing and what to do.
+    `manifest`: anything with the pack's `channels` (a PackManifest or opened ReferenceComponents)."""
     present = [c for c in manifest.channels if c in set(channels)]
     if not present:
         raise PackError(
