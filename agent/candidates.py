@@ -7,8 +7,10 @@ Sources, per window:
 - `pairwise`: the knowledge base's one-vs-one votes on each pair's top features (seen only);
 - `attributes`: the share of an activity's description predicates that hold (used for unseen activities).
 
-Fusion is hierarchical. The prototypes split the probability between seen and unseen activities (with a
-calibrated-stacking offset); within the seen ones the four sources are summed in log space with non-negative
+Fusion is hierarchical. A seen gate (a logistic model on two signals: how much better the best unseen
+activity's prototype-plus-attribute score is than the best seen prototype, and how close the window is to
+the nearest seen centroid) splits the probability between seen and unseen activities. Within the unseen
+ones, the prototypes and the attribute checks (weighted) decide. Within the seen ones the four sources are summed in log space with non-negative
 weights fitted on out-of-sample reference scores (the reference subjects split in folds, each scored by
 components fitted without it: see `harlens.pack`), so the fit never sees windows that vote for themselves.
 """
@@ -21,6 +23,8 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 SEEN_SOURCES = ("prototype", "centroid", "neighbours", "pairwise")
+GATE_SIGNALS = ("unseen_margin", "centroid_max")
+ATTRIBUTE_FLOOR = 0.1  # added to an attribute share before the log: a failed check lowers, never vetoes
 
 
 class FusionSettings(BaseModel):
@@ -36,6 +40,21 @@ class FusionSettings(BaseModel):
     max_candidates: int = Field(default=5, ge=2)
 
 
+class SeenGate(BaseModel):
+    """Logistic P(the window shows a seen activity) on standardised :data:`GATE_SIGNALS`, fitted on held-out
+    reference windows of seen and pseudo-unseen activities, its intercept then set for the best H."""
+
+    signals: tuple[str, ...] = GATE_SIGNALS
+    mean: list[float]
+    scale: list[float]
+    coef: list[float]
+    intercept: float
+
+    def logit(self, signals: np.ndarray) -> np.ndarray:
+        standardised = (signals - np.asarray(self.mean)) / np.asarray(self.scale)
+        return standardised @ np.asarray(self.coef) + self.intercept
+
+
 class FusionModel(BaseModel):
     """The fitted fusion stored in a pack (`fusion/fusion.json`)."""
 
@@ -45,11 +64,13 @@ class FusionModel(BaseModel):
     centroids: list[list[float]] = Field(description="unit mean reference embedding per seen activity")
     weights: dict[str, float] = Field(description="weight of each seen source, fitted on out-of-sample reference NLL")
     temperature: float = Field(gt=0, description="divides the fused seen log-scores (1 when the weights carry the scale)")
-    seen_offset: float = Field(default=0.0, description="calibrated-stacking offset (cosine units) subtracted from "
-                               "seen activities' prototype scores, fitted for H on pseudo-unseen reference activities")
+    attribute_weight: float = Field(default=0.0, ge=0, description="weight of the log attribute share next to the "
+                                    "prototype logits of unseen activities, chosen on pseudo-unseen reference activities")
+    seen_gate: SeenGate | None = Field(default=None, description="P(seen) per window; required when some activities "
+                                       "are unseen")
     reference_nll: float
     reference_accuracy: float
-    reference_h: float | None = Field(default=None, description="H on the held-out folds at the chosen offset")
+    reference_h: float | None = Field(default=None, description="H on the held-out folds with the fitted gate")
     fitted_on: str = Field(description="how the temperature was fitted (which windows, which hold-outs)")
 
 
@@ -102,6 +123,40 @@ def fused_seen_logits(scores: SourceScores, settings: FusionSettings, weights: d
     return weighted_logits(seen_log_scores(scores, settings), weights)
 
 
+def unseen_logits(scores: SourceScores, settings: FusionSettings, attribute_weight: float) -> np.ndarray:
+    """(N, U) scores of the unseen activities (in `activities` order): prototype logits plus the weighted log
+    share of their description checks that hold (0.5 where nothing is checkable)."""
+    unseen = ~_seen_mask(scores)
+    logits = scores.prototype[:, unseen] / settings.prototype_temperature
+    if scores.attributes is not None and attribute_weight > 0:
+        share = np.nan_to_num(scores.attributes[:, unseen], nan=0.5)
+        logits = logits + attribute_weight * np.log(share + ATTRIBUTE_FLOOR)
+    return logits
+
+
+def gate_signals(scores: SourceScores, settings: FusionSettings, attribute_weight: float) -> np.ndarray:
+    """(N, 2) :data:`GATE_SIGNALS`: best unseen score minus best seen prototype logit (nats), and the
+    cosine to the nearest seen centroid (a window far from every seen activity is likely unseen)."""
+    seen = _seen_mask(scores)
+    best_seen = scores.prototype[:, seen].max(axis=1) / settings.prototype_temperature
+    margin = unseen_logits(scores, settings, attribute_weight).max(axis=1) - best_seen
+    return np.stack([margin, scores.centroid.max(axis=1)], axis=1)
+
+
+def seen_probability(scores: SourceScores, model: FusionModel) -> np.ndarray:
+    """(N,) P(seen activity) from the model's gate."""
+    if model.seen_gate is None:
+        raise ValueError("this fusion model has unseen activities but no seen gate; rebuild the pack")
+    logit = model.seen_gate.logit(gate_signals(scores, model.settings, model.attribute_weight))
+    return 1.0 / (1.0 + np.exp(-np.clip(logit, -30.0, 30.0)))
+
+
+def _seen_mask(scores: SourceScores) -> np.ndarray:
+    mask = np.zeros(len(scores.activities), dtype=bool)
+    mask[[scores.activities.index(a) for a in scores.seen]] = True
+    return mask
+
+
 def fuse(scores: SourceScores, model: FusionModel) -> np.ndarray:
     """(N, A) calibrated probabilities over `model.activities`."""
     settings = model.settings
@@ -109,19 +164,11 @@ def fuse(scores: SourceScores, model: FusionModel) -> np.ndarray:
     if set(scores.seen) == set(scores.activities):
         return within_seen[:, np.argsort([scores.activities.index(a) for a in scores.seen])]
     seen_columns = [scores.activities.index(a) for a in scores.seen]
-    seen_mask = np.zeros(len(scores.activities), dtype=bool)
-    seen_mask[seen_columns] = True
-    prototype = (scores.prototype - model.seen_offset * seen_mask) / settings.prototype_temperature
-    split = np.exp(log_softmax(prototype))
-    unseen_part = split[:, ~seen_mask]
-    if scores.attributes is not None:
-        share = np.nan_to_num(scores.attributes[:, ~seen_mask], nan=0.5)
-        unseen_part = unseen_part * (0.25 + share)  # an activity whose description contradicts the signal loses mass
-    seen_mass = split[:, seen_mask].sum(axis=1, keepdims=True)
-    out = np.zeros_like(split)
-    out[:, seen_columns] = seen_mass * within_seen
-    out[:, ~seen_mask] = unseen_part
-    return out / out.sum(axis=1, keepdims=True)
+    p_seen = seen_probability(scores, model)[:, None]
+    out = np.zeros((len(scores), len(scores.activities)))
+    out[:, seen_columns] = p_seen * within_seen
+    out[:, ~_seen_mask(scores)] = (1.0 - p_seen) * np.exp(log_softmax(unseen_logits(scores, settings, model.attribute_weight)))
+    return out
 
 
 def fit_weights(parts: dict[str, np.ndarray], truth: np.ndarray) -> tuple[dict[str, float], float, float]:

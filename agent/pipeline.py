@@ -249,8 +249,13 @@ class Analyzer:
 
     def _fusion_summary(self) -> dict[str, float | str]:
         fusion = self.components.fusion
-        return {**{f"weight {k}": v for k, v in fusion.weights.items()}, "temperature": fusion.temperature,
-                "fitted_on": fusion.fitted_on}  # fmt: skip
+        summary = {**{f"weight {k}": v for k, v in fusion.weights.items()}, "temperature": fusion.temperature,
+                   "fitted_on": fusion.fitted_on}  # fmt: skip
+        if fusion.seen_gate is not None:
+            gate = fusion.seen_gate
+            summary |= {"unseen attribute weight": fusion.attribute_weight, "held-out H": fusion.reference_h or float("nan"),
+                        **{f"seen gate {name}": coef for name, coef in zip(gate.signals, gate.coef)}}  # fmt: skip
+        return summary
 
 
 class _Clock:

@@ -12,14 +12,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+
 from agent.candidates import (
     FusionModel,
     FusionSettings,
+    SeenGate,
     SourceScores,
     fit_weights,
     fuse,
+    gate_signals,
     harmonic_accuracy,
     seen_log_scores,
+    unseen_logits,
     weighted_logits,
 )
 from encoders.model import IMUEncoder
@@ -146,13 +152,14 @@ class HeldOutFold:
     held_out: Windows
 
 
-OFFSETS = tuple(np.round(np.arange(0.0, 0.6001, 0.01), 3).tolist())
+ATTRIBUTE_WEIGHTS = (0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0, 30.0, 50.0)
+GATE_BIASES = tuple(np.round(np.arange(-4.0, 4.0001, 0.1), 2).tolist())
 
 
 def fit_fusion(final: ReferenceComponents, reference: Windows, folds: list[HeldOutFold],
                settings: FusionSettings | None = None, progress=None) -> FusionModel:  # fmt: skip
     """Source weights from the folds' out-of-sample scores; when the pack has unseen activities, also the
-    seen-vs-unseen offset that maximises H on the folds' pseudo-unseen activities (activities each fold's
+    attribute weight and seen gate that the folds' pseudo-unseen activities call for (activities each fold's
     components were fitted without). Centroids come from `final`'s encoder over all reference windows."""
     settings = settings or FusionSettings()
     scored = []
@@ -188,23 +195,58 @@ def fit_fusion(final: ReferenceComponents, reference: Windows, folds: list[HeldO
         f"{held_subjects}, each with its own knowledge base, encoder and indexes",
     )
     if set(final.activities) != set(final.seen):
-        model.seen_offset, model.reference_h = _fit_offset(model, scored)
-        log.info("seen offset %.2f (held-out H %.3f)", model.seen_offset, model.reference_h)
+        model = _fit_zero_shot(model, scored)
+        log.info("attribute weight %.0f, seen gate %s (held-out H %.3f)", model.attribute_weight,
+                 model.seen_gate.coef, model.reference_h)  # fmt: skip
     return model
 
 
-def _fit_offset(model: FusionModel, scored) -> tuple[float, float]:
-    """The offset with the best mean H over the folds' held-out windows (middle of the best plateau)."""
+def _fit_zero_shot(model: FusionModel, scored) -> FusionModel:
+    """Fit what only a zero-shot pack needs, on the folds' pseudo-unseen activities (reference activities each
+    fold's components never saw): the attribute weight (best unseen-only macro-F1), then the seen gate
+    (logistic on the gate signals, its intercept moved to the middle of the best-H plateau)."""
+    folds = [(evidence.scores, labels, list(fold.components.seen)) for fold, evidence, labels in scored]
+    weight = _best_attribute_weight(model, folds)
+    signals = np.concatenate([gate_signals(scores, model.settings, weight) for scores, _, _ in folds])
+    is_seen = np.concatenate([np.isin(labels, seen) for _, labels, seen in folds])
+    if is_seen.all() or not is_seen.any():
+        raise ValueError("the held-out folds need windows of both seen and pseudo-unseen activities to fit the gate")
+    mean, scale = signals.mean(axis=0), signals.std(axis=0) + 1e-9
+    logistic = LogisticRegression(class_weight="balanced").fit((signals - mean) / scale, is_seen)
+    gate = SeenGate(mean=mean.tolist(), scale=scale.tolist(), coef=logistic.coef_[0].tolist(),
+                    intercept=float(logistic.intercept_[0]))  # fmt: skip
     results = []
-    for offset in OFFSETS:
-        values = []
-        for fold, evidence, labels in scored:
-            fold_model = model.model_copy(update={"seen": list(fold.components.seen), "seen_offset": offset})
-            probabilities = fuse(evidence.scores, fold_model)
-            predicted = np.asarray(model.activities, dtype=object)[probabilities.argmax(axis=1)].astype(str)
-            pseudo = [a for a in set(labels) if a not in fold.components.seen]
-            values.append(harmonic_accuracy(predicted, labels, list(fold.components.seen), pseudo))
-        results.append(float(np.nanmean(values)))
+    for bias in GATE_BIASES:
+        candidate = model.model_copy(update={"attribute_weight": weight,
+                                             "seen_gate": gate.model_copy(update={"intercept": gate.intercept + bias})})  # fmt: skip
+        results.append(_mean_h(candidate, folds))
     best = max(results)
-    plateau = [o for o, h in zip(OFFSETS, results) if h >= best - 1e-9]
-    return float(plateau[len(plateau) // 2]), best
+    plateau = [b for b, h in zip(GATE_BIASES, results) if h >= best - 1e-9]
+    bias = plateau[len(plateau) // 2]
+    gate = gate.model_copy(update={"intercept": gate.intercept + bias})
+    return model.model_copy(update={"attribute_weight": weight, "seen_gate": gate, "reference_h": best})
+
+
+def _best_attribute_weight(model: FusionModel, folds) -> float:
+    """The weight with the best mean unseen-only macro-F1 on the pseudo-unseen windows (smallest on ties)."""
+    values = []
+    for weight in ATTRIBUTE_WEIGHTS:
+        per_fold = []
+        for scores, labels, seen in folds:
+            pseudo = sorted(set(labels) - set(seen))
+            rows = np.flatnonzero(np.isin(labels, pseudo))
+            unseen = [a for a in scores.activities if a not in set(seen)]
+            logits = unseen_logits(scores.take(rows), model.settings, weight)
+            predicted = np.asarray(unseen, dtype=object)[logits.argmax(axis=1)].astype(str)
+            per_fold.append(f1_score(labels[rows], predicted, labels=pseudo, average="macro", zero_division=0))
+        values.append(float(np.mean(per_fold)))
+    return ATTRIBUTE_WEIGHTS[int(np.argmax(values))]
+
+
+def _mean_h(model: FusionModel, folds) -> float:
+    values = []
+    for scores, labels, seen in folds:
+        fold_model = model.model_copy(update={"seen": seen})
+        predicted = np.asarray(model.activities, dtype=object)[fuse(scores, fold_model).argmax(axis=1)].astype(str)
+        values.append(harmonic_accuracy(predicted, labels, seen, sorted(set(labels) - set(seen))))
+    return float(np.nanmean(values))

@@ -90,7 +90,7 @@ def ensure_pack(protocol: str, fold: int | None, settings: BenchSettings):
     name = protocol + (f"-f{fold}" if fold is not None else "") + ("-quick" if settings.quick else "")
     folder = settings.packs / name
     try:
-        load_manifest(folder)
+        open_pack(folder)
         reused = True
     except PackError:
         if folder.exists():

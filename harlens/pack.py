@@ -143,7 +143,7 @@ def _build_fusion(reference: Windows, folder: Path, pack: Path, spec, seen: list
     if len(subjects) < 2:
         raise PackError(f"the reference split has {len(subjects)} subject(s); fitting the fusion needs at least 2")
     pseudo_unseen: tuple[str, ...] = ()
-    if set(spec.activities) != set(seen):  # zero-shot pack: some seen activities play unseen, to fit the offset
+    if set(spec.activities) != set(seen):  # zero-shot pack: some seen activities play unseen, to fit the seen gate
         from encoders.calibration import choose_inner_split
 
         pseudo_unseen = choose_inner_split(tuple(seen), tuple(subjects), spec.unseen_folds, fold, seed=0).unseen
@@ -210,6 +210,9 @@ def open_pack(path: str | Path, verify: bool = True):
         raise PackError(f"{path} lacks {missing}; analysis needs a full pack: `harlens build --protocol "
                         f"{manifest.protocol} --out NEW_FOLDER`")  # fmt: skip
     fusion = FusionModel.model_validate_json((path / "fusion" / FUSION_FILE).read_text(encoding="utf-8"))
+    if set(manifest.activities) != set(manifest.seen) and fusion.seen_gate is None:
+        raise PackError(f"{path} was built by an older harlens whose zero-shot fusion has no seen gate; rebuild it: "
+                        f"`harlens build --protocol {manifest.protocol} --fold {manifest.fold} --out NEW_FOLDER`")  # fmt: skip
     spec = get_protocol(manifest.protocol)
     return manifest, _open_components(path, manifest.activities, manifest.seen, spec, manifest.sampling_rate_hz,
                                       manifest.channels, load_vocabulary(), fusion)  # fmt: skip

@@ -11,6 +11,7 @@ from agent.candidates import (
     CandidateSet,
     FusionModel,
     FusionSettings,
+    SeenGate,
     SourceScores,
     candidate_recall,
     fit_weights,
@@ -30,9 +31,17 @@ from knowledge_base.voting import pairwise_votes, reference_percentile
 SETTINGS = FusionSettings(max_candidates=3)
 
 
-def _model(activities, seen, weights=None):
+def _gate(margin_coef=1.0, centroid_coef=0.0, intercept=0.0):
+    """A gate on raw signals: logit = -margin_coef * unseen_margin + centroid_coef * centroid_max + intercept."""
+    return SeenGate(mean=[0.0, 0.0], scale=[1.0, 1.0], coef=[-margin_coef, centroid_coef], intercept=intercept)
+
+
+def _model(activities, seen, weights=None, gate=None, attribute_weight=0.0):
+    if gate is None and set(activities) != set(seen):
+        gate = _gate()
     return FusionModel(activities=activities, seen=seen, centroids=[[1.0]] * len(seen), temperature=1.0,
                        weights=weights or {"prototype": 1, "centroid": 1, "neighbours": 1, "pairwise": 1},
+                       seen_gate=gate, attribute_weight=attribute_weight,
                        reference_nll=0.0, reference_accuracy=1.0, fitted_on="test")  # fmt: skip
 
 
@@ -58,16 +67,62 @@ def test_unseen_activity_gets_the_prototype_mass_and_seen_share_the_rest():
     assert probabilities[0] > probabilities[1]  # within the seen ones, the seen evidence orders them
 
 
-def test_seen_offset_moves_mass_to_unseen_and_column_order_follows_activities():
+def test_seen_gate_moves_mass_to_unseen_and_column_order_follows_activities():
     acts, seen = ["u", "b", "a"], ["a", "b"]  # seen listed in another order than the activities
     scores = _scores([[0.5, 0.55, 0.6]], [[0.9, 0.1]], acts, seen)
-    model = _model(acts, seen)
-    plain = fuse(scores, model)[0]
+    plain = fuse(scores, _model(acts, seen))[0]
     assert plain.argmax() == 2 and plain[2] > plain[1]  # "a" (seen[0]) is column 2 of the activities
-    shifted = fuse(scores, model.model_copy(update={"seen_offset": 0.3}))[0]
-    assert shifted.argmax() == 0 and shifted[0] > plain[0]
+    shifted = fuse(scores, _model(acts, seen, gate=_gate(intercept=-5.0)))[0]
+    assert shifted.argmax() == 0 and shifted[0] > plain[0] and shifted.sum() == pytest.approx(1.0)
     everything_seen = _scores([[0.1, 0.9]], [[0.1, 0.9]], ["x", "y"], ["y", "x"])
     assert fuse(everything_seen, _model(["x", "y"], ["y", "x"]))[0].argmax() == 0  # "x" scored by seen column 1
+
+
+def test_window_far_from_every_seen_centroid_goes_to_the_unseen_activities():
+    acts, seen = ["a", "u"], ["a"]
+    model = _model(acts, seen, gate=_gate(margin_coef=0.0, centroid_coef=10.0, intercept=-5.0))
+    near = fuse(_scores([[0.6, 0.5]], [[0.9]], acts, seen), model)[0]
+    far = fuse(_scores([[0.6, 0.5]], [[0.1]], acts, seen), model)[0]
+    assert near.argmax() == 0 and far.argmax() == 1
+
+
+def test_failed_attribute_checks_move_an_unseen_activity_down_only_when_weighted():
+    acts, seen = ["a", "u1", "u2"], ["a"]
+    scores = _scores([[0.0, 0.52, 0.5]], [[0.5]], acts, seen)
+    scores.attributes = np.array([[np.nan, 0.0, 1.0]])  # u1's description contradicts the window, u2's holds
+    unweighted = fuse(scores, _model(acts, seen, gate=_gate(intercept=-5.0)))[0]
+    weighted = fuse(scores, _model(acts, seen, gate=_gate(intercept=-5.0), attribute_weight=5.0))[0]
+    assert unweighted.argmax() == 1 and weighted.argmax() == 2
+
+
+def test_zero_shot_fit_learns_the_gate_and_attribute_weight_from_pseudo_unseen_folds():
+    from types import SimpleNamespace
+
+    from agent.sources import _fit_zero_shot
+
+    rng = np.random.default_rng(0)
+    acts, seen = ["a", "b", "p", "q"], ["a", "b"]  # p and q play unseen; their checks, not prototypes, tell them apart
+    truth = np.repeat(acts, 50)
+    rows = np.arange(len(truth))
+    own = np.array([acts.index(t) for t in truth])
+    prototype = rng.normal(0.3, 0.02, (len(truth), 4))
+    prototype[rows, own] += np.where(np.isin(truth, seen), 0.05, 0.0)  # seen prototypes informative, unseen ones not
+    centroid = rng.normal(0.2, 0.05, (len(truth), 2))
+    seen_rows = np.flatnonzero(np.isin(truth, seen))
+    centroid[seen_rows, own[seen_rows]] = 0.9  # seen windows sit near their centroid, pseudo-unseen ones nowhere
+    attributes = np.full((len(truth), 4), np.nan)
+    attributes[:, 2] = np.where(truth == "p", 1.0, 0.0)
+    attributes[:, 3] = np.where(truth == "q", 1.0, 0.0)
+    votes = np.full((len(truth), 2), 0.5)
+    scores = SourceScores(activities=acts, seen=seen, prototype=prototype, centroid=centroid, neighbours=votes,
+                          pairwise=votes, attributes=attributes)  # fmt: skip
+    folds = [(SimpleNamespace(components=SimpleNamespace(seen=seen)), SimpleNamespace(scores=scores), truth)]
+    fitted = _fit_zero_shot(_model(acts, seen, gate=None, weights={"prototype": 1.0}).model_copy(update={"seen_gate": None}), folds)
+    assert fitted.attribute_weight > 0
+    assert fitted.seen_gate.coef[1] > 0  # nearer a seen centroid -> more likely seen
+    assert fitted.reference_h > 0.9
+    predicted = np.asarray(acts)[fuse(scores, fitted).argmax(axis=1)]
+    assert harmonic_accuracy(predicted, truth, seen, ["p", "q"]) > 0.9
 
 
 def test_harmonic_accuracy_is_zero_when_unseen_never_predicted():
