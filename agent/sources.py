@@ -211,10 +211,7 @@ def _fit_zero_shot(model: FusionModel, scored) -> FusionModel:
     is_seen = np.concatenate([np.isin(labels, seen) for _, labels, seen in folds])
     if is_seen.all() or not is_seen.any():
         raise ValueError("the held-out folds need windows of both seen and pseudo-unseen activities to fit the gate")
-    mean, scale = signals.mean(axis=0), signals.std(axis=0) + 1e-9
-    logistic = LogisticRegression(class_weight="balanced").fit((signals - mean) / scale, is_seen)
-    gate = SeenGate(mean=mean.tolist(), scale=scale.tolist(), coef=logistic.coef_[0].tolist(),
-                    intercept=float(logistic.intercept_[0]))  # fmt: skip
+    gate = _fit_gate(signals, is_seen)
     results = []
     for bias in GATE_BIASES:
         candidate = model.model_copy(update={"attribute_weight": weight,
@@ -225,6 +222,27 @@ def _fit_zero_shot(model: FusionModel, scored) -> FusionModel:
     bias = plateau[len(plateau) // 2]
     gate = gate.model_copy(update={"intercept": gate.intercept + bias})
     return model.model_copy(update={"attribute_weight": weight, "seen_gate": gate, "reference_h": best})
+
+
+GATE_SIGNS = (-1.0, 1.0)  # more unseen evidence -> less likely seen; nearer a seen centroid -> more likely seen
+
+
+def _fit_gate(signals: np.ndarray, is_seen: np.ndarray) -> SeenGate:
+    """Balanced logistic regression on the standardised signals. A signal whose coefficient comes out with
+    the wrong sign (:data:`GATE_SIGNS`; it happens when the held-out folds' prototypes are weak) is dropped
+    and the rest refitted, so the gate never rewards evidence for the other side."""
+    mean, scale = signals.mean(axis=0), signals.std(axis=0) + 1e-9
+    standardised = (signals - mean) / scale
+    used = list(range(signals.shape[1]))
+    while True:
+        logistic = LogisticRegression(class_weight="balanced").fit(standardised[:, used], is_seen)
+        wrong = [i for i, c in zip(used, logistic.coef_[0]) if c * GATE_SIGNS[i] < 0]
+        if not wrong or len(used) == 1:
+            break
+        used.remove(min(wrong, key=lambda i: abs(logistic.coef_[0][used.index(i)])))
+    coef = np.zeros(signals.shape[1])
+    coef[used] = logistic.coef_[0]
+    return SeenGate(mean=mean.tolist(), scale=scale.tolist(), coef=coef.tolist(), intercept=float(logistic.intercept_[0]))
 
 
 def _best_attribute_weight(model: FusionModel, folds) -> float:

@@ -290,3 +290,16 @@ def test_range_units_are_not_printed_as_numbers():
 
     assert _unit_text("-1..1") == "" and _unit_text("deg") == " deg" and _unit_text("") == ""
     assert _words("1.5-2.5 Hz") == "in the range below" and _words("upright") == "upright"
+
+
+def test_gate_drops_a_signal_that_would_reward_evidence_for_the_other_side():
+    from agent.sources import _fit_gate
+
+    rng = np.random.default_rng(1)
+    is_seen = np.repeat([True, False], 100)
+    centroid = np.where(is_seen, 0.9, 0.5) + rng.normal(0, 0.05, 200)
+    misleading_margin = np.where(is_seen, 2.0, -2.0) + rng.normal(0, 1.0, 200)  # "unseen evidence" higher on seen windows
+    gate = _fit_gate(np.stack([misleading_margin, centroid], axis=1), is_seen)
+    assert gate.coef[0] == 0.0 and gate.coef[1] > 0
+    honest = _fit_gate(np.stack([-misleading_margin, centroid], axis=1), is_seen)
+    assert honest.coef[0] < 0 and honest.coef[1] > 0

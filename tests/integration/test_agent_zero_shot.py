@@ -1,0 +1,59 @@
+"""A zero-shot pack end to end on real data: a quick dsads-zsl fold-0 pack (2 encoder epochs) fits its seen
+gate and attribute weight on pseudo-unseen reference activities, and then sends test windows of the four
+activities it has no labelled data for to those activities."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from agent.candidates import seen_unseen_accuracy
+from agent.pipeline import Analyzer, AnalyzerSettings
+from agent.sources import ATTRIBUTE_WEIGHTS
+from harlens.cli import app
+from harlens.pack import PackError, open_pack
+from recordings.protocols import load_split
+from tests.conftest import require_dataset
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def zsl_pack(tmp_path_factory):
+    require_dataset("dsads")
+    folder = tmp_path_factory.mktemp("packs") / "dsads-zsl-f0"
+    result = CliRunner().invoke(app, ["build", "--protocol", "dsads-zsl", "--fold", "0", "--out", str(folder),
+                                      "--encoder-epochs", "2"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+def test_zero_shot_pack_fits_a_gate_and_recognises_unseen_test_activities(zsl_pack):
+    manifest, components = open_pack(zsl_pack)
+    fusion = components.fusion
+    assert fusion.seen_gate is not None and np.isfinite(fusion.seen_gate.coef).all()
+    assert fusion.attribute_weight in ATTRIBUTE_WEIGHTS and 0 < fusion.reference_h <= 1
+    split = load_split("dsads-zsl", 0)
+    truth = np.asarray(split.test.label_names, dtype=object).astype(str)
+    _, probabilities, _ = Analyzer(components, AnalyzerSettings(), protocol="dsads-zsl").score(split.test)
+    predicted = np.asarray(components.activities)[probabilities.argmax(axis=1)]
+    unseen = list(split.unseen)
+    seen_acc, unseen_acc, h = seen_unseen_accuracy(predicted, truth, sorted(set(truth) - set(unseen)), unseen)
+    assert unseen_acc > 0.3 and seen_acc > 0.3, (seen_acc, unseen_acc)  # neither side swallowed by the gate
+    assert np.allclose(probabilities.sum(axis=1), 1.0)
+
+
+def test_zero_shot_pack_without_a_gate_is_refused_with_a_rebuild_command(zsl_pack, tmp_path):
+    import shutil
+
+    copy = tmp_path / "old-pack"
+    shutil.copytree(zsl_pack, copy)
+    path = copy / "fusion" / "fusion.json"
+    stored = json.loads(path.read_text())
+    stored.pop("seen_gate")
+    path.write_text(json.dumps(stored))
+    with pytest.raises(PackError, match="harlens build --protocol dsads-zsl --fold 0"):
+        open_pack(copy, verify=False)
