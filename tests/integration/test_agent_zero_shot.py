@@ -38,11 +38,15 @@ def test_zero_shot_pack_fits_a_gate_and_recognises_unseen_test_activities(zsl_pa
     assert fusion.attribute_weight in ATTRIBUTE_WEIGHTS and 0 < fusion.reference_h <= 1
     split = load_split("dsads-zsl", 0)
     truth = np.asarray(split.test.label_names, dtype=object).astype(str)
-    _, probabilities, _ = Analyzer(components, AnalyzerSettings(), protocol="dsads-zsl").score(split.test)
-    predicted = np.asarray(components.activities)[probabilities.argmax(axis=1)]
-    unseen = list(split.unseen)
-    seen_acc, unseen_acc, h = seen_unseen_accuracy(predicted, truth, sorted(set(truth) - set(unseen)), unseen)
-    assert unseen_acc > 0.3 and seen_acc > 0.3, (seen_acc, unseen_acc)  # neither side swallowed by the gate
+    evidence, probabilities, _ = Analyzer(components, AnalyzerSettings(), protocol="dsads-zsl").score(split.test)
+    activities, unseen = np.asarray(components.activities), list(split.unseen)
+    seen = sorted(set(truth) - set(unseen))
+    seen_acc, unseen_acc, h = seen_unseen_accuracy(activities[probabilities.argmax(axis=1)], truth, seen, unseen)
+    prototype_only = seen_unseen_accuracy(activities[evidence.scores.prototype.argmax(axis=1)], truth, seen, unseen)[2]
+    # a 2-epoch encoder: weak, but neither side may be swallowed, and the gate must beat the raw prototypes
+    # (which answer a seen activity for almost every window)
+    assert seen_acc > 0.15 and unseen_acc > 0.3 and h > 0.3, (seen_acc, unseen_acc, h)
+    assert h > prototype_only + 0.2, (h, prototype_only)
     assert np.allclose(probabilities.sum(axis=1), 1.0)
 
 
