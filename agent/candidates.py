@@ -10,9 +10,10 @@ Sources, per window:
 Fusion is hierarchical. A seen gate (a logistic model on two signals: how much better the best unseen
 activity's prototype-plus-attribute score is than the best seen prototype, and how close the window is to
 the nearest seen centroid) splits the probability between seen and unseen activities. Within the unseen
-ones, the prototypes and the attribute checks (weighted) decide. Within the seen ones the four sources are summed in log space with non-negative
-weights fitted on out-of-sample reference scores (the reference subjects split in folds, each scored by
-components fitted without it: see `harlens.pack`), so the fit never sees windows that vote for themselves.
+ones, the prototypes and the attribute checks (weighted) decide. Within the seen ones the four sources are
+summed in log space with non-negative weights fitted on out-of-sample reference scores (the reference
+subjects split in folds, each scored by components fitted without it: see `harlens.pack`), so the fit
+never sees windows that vote for themselves.
 """
 
 from __future__ import annotations
@@ -134,20 +135,19 @@ def unseen_logits(scores: SourceScores, settings: FusionSettings, attribute_weig
     return logits
 
 
-def gate_signals(scores: SourceScores, settings: FusionSettings, attribute_weight: float) -> np.ndarray:
-    """(N, 2) :data:`GATE_SIGNALS`: best unseen score minus best seen prototype logit (nats), and the
-    cosine to the nearest seen centroid (a window far from every seen activity is likely unseen)."""
-    seen = _seen_mask(scores)
-    best_seen = scores.prototype[:, seen].max(axis=1) / settings.prototype_temperature
-    margin = unseen_logits(scores, settings, attribute_weight).max(axis=1) - best_seen
-    return np.stack([margin, scores.centroid.max(axis=1)], axis=1)
+def gate_signals(scores: SourceScores, settings: FusionSettings, unseen: np.ndarray) -> np.ndarray:
+    """(N, 2) :data:`GATE_SIGNALS` given the windows' :func:`unseen_logits`: best unseen score minus best
+    seen prototype logit (nats), and the cosine to the nearest seen centroid (a window far from every seen
+    activity is likely unseen)."""
+    best_seen = scores.prototype[:, _seen_mask(scores)].max(axis=1) / settings.prototype_temperature
+    return np.stack([unseen.max(axis=1) - best_seen, scores.centroid.max(axis=1)], axis=1)
 
 
-def seen_probability(scores: SourceScores, model: FusionModel) -> np.ndarray:
-    """(N,) P(seen activity) from the model's gate."""
+def seen_probability(scores: SourceScores, model: FusionModel, unseen: np.ndarray) -> np.ndarray:
+    """(N,) P(seen activity) from the model's gate, given the windows' :func:`unseen_logits`."""
     if model.seen_gate is None:
         raise ValueError("this fusion model has unseen activities but no seen gate; rebuild the pack")
-    logit = model.seen_gate.logit(gate_signals(scores, model.settings, model.attribute_weight))
+    logit = model.seen_gate.logit(gate_signals(scores, model.settings, unseen))
     return 1.0 / (1.0 + np.exp(-np.clip(logit, -30.0, 30.0)))
 
 
@@ -163,11 +163,11 @@ def fuse(scores: SourceScores, model: FusionModel) -> np.ndarray:
     within_seen = np.exp(log_softmax(fused_seen_logits(scores, settings, model.weights) / model.temperature))
     if set(scores.seen) == set(scores.activities):
         return within_seen[:, np.argsort([scores.activities.index(a) for a in scores.seen])]
-    seen_columns = [scores.activities.index(a) for a in scores.seen]
-    p_seen = seen_probability(scores, model)[:, None]
+    unseen = unseen_logits(scores, settings, model.attribute_weight)
+    p_seen = seen_probability(scores, model, unseen)[:, None]
     out = np.zeros((len(scores), len(scores.activities)))
-    out[:, seen_columns] = p_seen * within_seen
-    out[:, ~_seen_mask(scores)] = (1.0 - p_seen) * np.exp(log_softmax(unseen_logits(scores, settings, model.attribute_weight)))
+    out[:, [scores.activities.index(a) for a in scores.seen]] = p_seen * within_seen
+    out[:, ~_seen_mask(scores)] = (1.0 - p_seen) * np.exp(log_softmax(unseen))
     return out
 
 

@@ -11,7 +11,6 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 
@@ -28,6 +27,7 @@ from agent.candidates import (
     unseen_logits,
     weighted_logits,
 )
+from encoders.calibration import plateau_middle
 from encoders.model import IMUEncoder
 from knowledge_base.base import KnowledgeBase
 from recordings.windows import Windows
@@ -207,21 +207,19 @@ def _fit_zero_shot(model: FusionModel, scored) -> FusionModel:
     (logistic on the gate signals, its intercept moved to the middle of the best-H plateau)."""
     folds = [(evidence.scores, labels, list(fold.components.seen)) for fold, evidence, labels in scored]
     weight = _best_attribute_weight(model, folds)
-    signals = np.concatenate([gate_signals(scores, model.settings, weight) for scores, _, _ in folds])
+    signals = np.concatenate([gate_signals(scores, model.settings, unseen_logits(scores, model.settings, weight))
+                              for scores, _, _ in folds])  # fmt: skip
     is_seen = np.concatenate([np.isin(labels, seen) for _, labels, seen in folds])
     if is_seen.all() or not is_seen.any():
         raise ValueError("the held-out folds need windows of both seen and pseudo-unseen activities to fit the gate")
     gate = _fit_gate(signals, is_seen)
-    results = []
-    for bias in GATE_BIASES:
-        candidate = model.model_copy(update={"attribute_weight": weight,
-                                             "seen_gate": gate.model_copy(update={"intercept": gate.intercept + bias})})  # fmt: skip
-        results.append(_mean_h(candidate, folds))
-    best = max(results)
-    plateau = [b for b, h in zip(GATE_BIASES, results) if h >= best - 1e-9]
-    bias = plateau[len(plateau) // 2]
-    gate = gate.model_copy(update={"intercept": gate.intercept + bias})
-    return model.model_copy(update={"attribute_weight": weight, "seen_gate": gate, "reference_h": best})
+
+    def with_bias(bias: float) -> FusionModel:
+        shifted = gate.model_copy(update={"intercept": gate.intercept + bias})
+        return model.model_copy(update={"attribute_weight": weight, "seen_gate": shifted})
+
+    bias, h = plateau_middle(GATE_BIASES, [_mean_h(with_bias(b), folds) for b in GATE_BIASES])
+    return with_bias(bias).model_copy(update={"reference_h": h})
 
 
 GATE_SIGNS = (-1.0, 1.0)  # more unseen evidence -> less likely seen; nearer a seen centroid -> more likely seen
@@ -247,18 +245,16 @@ def _fit_gate(signals: np.ndarray, is_seen: np.ndarray) -> SeenGate:
 
 def _best_attribute_weight(model: FusionModel, folds) -> float:
     """The weight with the best mean unseen-only macro-F1 on the pseudo-unseen windows (smallest on ties)."""
-    values = []
-    for weight in ATTRIBUTE_WEIGHTS:
-        per_fold = []
-        for scores, labels, seen in folds:
-            pseudo = sorted(set(labels) - set(seen))
-            rows = np.flatnonzero(np.isin(labels, pseudo))
-            unseen = [a for a in scores.activities if a not in set(seen)]
-            logits = unseen_logits(scores.take(rows), model.settings, weight)
-            predicted = np.asarray(unseen, dtype=object)[logits.argmax(axis=1)].astype(str)
-            per_fold.append(f1_score(labels[rows], predicted, labels=pseudo, average="macro", zero_division=0))
-        values.append(float(np.mean(per_fold)))
-    return ATTRIBUTE_WEIGHTS[int(np.argmax(values))]
+    f1 = np.zeros((len(folds), len(ATTRIBUTE_WEIGHTS)))
+    for row, (scores, labels, seen) in enumerate(folds):
+        pseudo = sorted(set(labels) - set(seen))
+        rows = np.flatnonzero(np.isin(labels, pseudo))
+        windows = scores.take(rows)
+        unseen = np.asarray([a for a in scores.activities if a not in set(seen)], dtype=object)
+        for column, weight in enumerate(ATTRIBUTE_WEIGHTS):
+            predicted = unseen[unseen_logits(windows, model.settings, weight).argmax(axis=1)].astype(str)
+            f1[row, column] = f1_score(labels[rows], predicted, labels=pseudo, average="macro", zero_division=0)
+    return ATTRIBUTE_WEIGHTS[int(np.argmax(f1.mean(axis=0)))]
 
 
 def _mean_h(model: FusionModel, folds) -> float:

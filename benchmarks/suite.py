@@ -90,18 +90,15 @@ def ensure_pack(protocol: str, fold: int | None, settings: BenchSettings):
     name = protocol + (f"-f{fold}" if fold is not None else "") + ("-quick" if settings.quick else "")
     folder = settings.packs / name
     try:
-        open_pack(folder)
-        reused = True
+        return *open_pack(folder), True
     except PackError:
         if folder.exists():
             import shutil
 
             shutil.rmtree(folder)
-        settings.progress(f"building pack {name}")
-        build_pack(protocol, folder, fold, progress=settings.progress, encoder_epochs=settings.encoder_epochs)
-        reused = False
-    manifest, components = open_pack(folder)
-    return manifest, components, reused
+    settings.progress(f"building pack {name}")
+    build_pack(protocol, folder, fold, progress=settings.progress, encoder_epochs=settings.encoder_epochs)
+    return *open_pack(folder), False
 
 
 def bootstrap_ci(truth: np.ndarray, predicted: np.ndarray, subjects: np.ndarray, reps: int, seed: int = 0) -> tuple[float, float]:

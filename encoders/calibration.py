@@ -85,7 +85,13 @@ def best_offset(
         adjusted = scores[:, columns] - offset * seen_mask[columns][None, :]
         pred = columns[adjusted.argmax(axis=1)]
         values.append(generalised(labels, pred, seen, unseen)["H"])
-    values = np.asarray(values)
+    return plateau_middle(offsets, values)
+
+
+def plateau_middle(grid: tuple[float, ...], values: list[float]) -> tuple[float, float]:
+    """(grid point, value): the middle of the grid points whose value ties the best one. A calibration
+    parameter picked this way does not sit on the edge of a plateau, where a small shift would cost."""
+    values = np.asarray(values, dtype=float)
     best = np.flatnonzero(values >= values.max() - 1e-9)
     pick = best[len(best) // 2]
-    return float(offsets[pick]), float(values[pick])
+    return float(grid[pick]), float(values[pick])
