@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 SEEN_SOURCES = ("prototype", "centroid", "neighbours", "pairwise")
 GATE_SIGNALS = ("unseen_margin", "centroid_max")
@@ -50,6 +50,17 @@ class SeenGate(BaseModel):
     scale: list[float]
     coef: list[float]
     intercept: float
+
+    @model_validator(mode="after")
+    def _matches_this_code(self) -> SeenGate:
+        """A gate fitted on other signals would silently mis-weight this code's signals: refuse it."""
+        if tuple(self.signals) != GATE_SIGNALS:
+            raise ValueError(f"the seen gate was fitted on signals {list(self.signals)}, this harlens computes "
+                             f"{list(GATE_SIGNALS)}; rebuild the pack")  # fmt: skip
+        if not len(self.mean) == len(self.scale) == len(self.coef) == len(GATE_SIGNALS):
+            raise ValueError(f"the seen gate needs {len(GATE_SIGNALS)} means, scales and coefficients; got "
+                             f"{len(self.mean)}, {len(self.scale)}, {len(self.coef)}")  # fmt: skip
+        return self
 
     def logit(self, signals: np.ndarray) -> np.ndarray:
         standardised = (signals - np.asarray(self.mean)) / np.asarray(self.scale)
@@ -149,6 +160,26 @@ def seen_probability(scores: SourceScores, model: FusionModel, unseen: np.ndarra
         raise ValueError("this fusion model has unseen activities but no seen gate; rebuild the pack")
     logit = model.seen_gate.logit(gate_signals(scores, model.settings, unseen))
     return 1.0 / (1.0 + np.exp(-np.clip(logit, -30.0, 30.0)))
+
+
+@dataclass
+class Novelty:
+    """What the seen gate read, per window: the clinician's answer to "why an activity without reference data?"."""
+
+    seen_probability: np.ndarray  # (N,) P(a seen activity)
+    nearest_cosine: np.ndarray  # (N,) cosine to the nearest seen activity's mean reference embedding
+
+    def summary(self, rows) -> tuple[float, float]:
+        """(mean P(seen), median nearest cosine) over `rows` (a window or a timeline segment)."""
+        return float(np.mean(self.seen_probability[rows])), float(np.median(self.nearest_cosine[rows]))
+
+
+def novelty(scores: SourceScores, model: FusionModel) -> Novelty | None:
+    """The gate's reading of each window; None for a pack whose activities all have reference data."""
+    if set(scores.seen) == set(scores.activities):
+        return None
+    unseen = unseen_logits(scores, model.settings, model.attribute_weight)
+    return Novelty(seen_probability(scores, model, unseen), scores.centroid.max(axis=1))
 
 
 def _seen_mask(scores: SourceScores) -> np.ndarray:

@@ -49,8 +49,10 @@ def build_evidence(
     n_neighbours: int,
     features_per_pair: int = 2,
     max_rivals: int = 2,
+    novelty: tuple[float, float] | None = None,
 ) -> EvidenceTable:
-    """Every fact the decision and its explanation may cite, for one query's feature vector `query` (F,)."""
+    """Every fact the decision and its explanation may cite, for one query's feature vector `query` (F,).
+    `novelty` is the seen gate's (P(seen), nearest seen-centroid cosine) when some activities are unseen."""
     rows: list[EvidenceRow] = []
     probabilities = {a: round(p, 2) for a, p in zip(candidates.activities, candidates.probabilities)}
 
@@ -66,6 +68,11 @@ def build_evidence(
             add(kind="neighbours", activity=activity, value=float(count), reference={"of": float(n_neighbours)},
                 statement=f"{count} of the {n_neighbours} most similar reference windows are {activity}")  # fmt: skip
     leader = candidates.activities[0]
+    if novelty is not None:
+        p_seen, cosine = round(novelty[0], 2), round(novelty[1], 2)
+        add(kind="novelty", activity=leader, value=p_seen, reference={"nearest_cosine": cosine},
+            statement=f"probability that this is an activity with reference data: {p_seen:.2f} (the closest "
+            f"such activity's mean signal embedding has cosine {cosine:.2f})")  # fmt: skip
     rivals = [a for a in candidates.activities[1:] if a in kb.activities_][:max_rivals]
     if leader in kb.activities_:
         for rival in rivals:

@@ -43,8 +43,9 @@ class Explanation(BaseModel):
 
 
 def template_explanation(table: EvidenceTable) -> tuple[str, list[str]]:
-    """A deterministic explanation from the rows: the leader's probability, its neighbours, the strongest
-    contrasting feature and the first attribute check, each sentence citing its row."""
+    """A deterministic explanation from the rows: the leader's probability, its neighbours (or, for an activity
+    without reference data, the seen gate's reading), the strongest contrasting feature and the first
+    attribute check, each sentence citing its row."""
     leader = table.candidates[0]
     sentences, cited = [], []
 
@@ -54,7 +55,9 @@ def template_explanation(table: EvidenceTable) -> tuple[str, list[str]]:
                 return row
         return None
 
-    for row in (first("score", leader), first("neighbours", leader), first("feature", leader, prefix=True),
+    neighbours = first("neighbours", leader)
+    novelty = first("novelty") if neighbours is None else None  # no reference data: say why it is still the answer
+    for row in (first("score", leader), neighbours, novelty, first("feature", leader, prefix=True),
                 first("attribute", leader)):  # fmt: skip
         if row is not None:
             sentences.append(f"{row.statement} ({row.id}).")

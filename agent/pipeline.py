@@ -13,7 +13,7 @@ from collections import Counter
 import numpy as np
 from pydantic import BaseModel, Field
 
-from agent.candidates import CandidateSet, fuse, select_candidates
+from agent.candidates import CandidateSet, fuse, novelty, select_candidates
 from agent.decide import DecisionSettings, WindowDecision, ask_llm, decide, windows_for_llm
 from agent.evidence import EvidenceTable
 from agent.evidence_builder import build_evidence
@@ -131,12 +131,19 @@ class Analyzer:
         fusion = self.components.fusion
         evidence = score_sources(self.components, windows, fusion.settings, np.asarray(fusion.centroids, np.float32))
         probabilities = fuse(evidence.scores, fusion)
+        evidence.novelty = novelty(evidence.scores, fusion)
         return evidence, probabilities, select_candidates(probabilities, fusion.activities, fusion.settings)
 
-    def evidence_table(self, features: np.ndarray, candidates: CandidateSet, neighbour_counts: Counter) -> EvidenceTable:
+    def evidence_table(self, features: np.ndarray, candidates: CandidateSet, neighbour_counts: Counter,
+                       novelty: tuple[float, float] | None = None) -> EvidenceTable:  # fmt: skip
         k = self.components.fusion.settings.neighbours_k
         return build_evidence(self.components.knowledge_base, features, candidates, neighbour_counts,
-                              k, self.settings.features_per_pair)  # fmt: skip
+                              k, self.settings.features_per_pair, novelty=novelty)  # fmt: skip
+
+    @staticmethod
+    def gate_reading(evidence: WindowEvidence, rows: list[int]) -> tuple[float, float] | None:
+        """The seen gate's reading of `rows` (None when every activity has reference data)."""
+        return None if evidence.novelty is None else evidence.novelty.summary(rows)
 
     def neighbour_counts(self, evidence: WindowEvidence, rows: list[int]) -> Counter:
         labels = self.components.reference_labels.to_numpy()
@@ -185,7 +192,8 @@ class Analyzer:
             choice, attempts = None, []
             if i in asked:
                 self.progress(f"asking the LLM about window {i} ({len(decisions)}/{len(sets)})")
-                table = self.evidence_table(evidence.features[i], candidates, self.neighbour_counts(evidence, [i]))
+                table = self.evidence_table(evidence.features[i], candidates, self.neighbour_counts(evidence, [i]),
+                                            self.gate_reading(evidence, [i]))  # fmt: skip
                 choice, attempts = ask_llm(self.backend, candidates, table, self.settings.context,
                                            self.settings.decision.max_reasks, self.cache)  # fmt: skip
             decisions.append(decide(evidence_choice, choice, attempts, i in asked))
@@ -220,12 +228,13 @@ class Analyzer:
         counts = self.neighbour_counts(evidence, rows)
         scale = len(rows)
         per_window = Counter({a: int(round(c / scale)) for a, c in counts.items()})
-        return self.evidence_table(features, candidates, per_window)
+        return self.evidence_table(features, candidates, per_window, self.gate_reading(evidence, rows))
 
     def explain_window(self, windows: Windows, index: int) -> tuple[CandidateSet, Explanation]:
         """On demand: one window's candidates and its explained decision (evidence policy)."""
         evidence, probabilities, sets = self.score(windows.subset(np.array([index])))
-        table = self.evidence_table(evidence.features[0], sets[0], self.neighbour_counts(evidence, [0]))
+        table = self.evidence_table(evidence.features[0], sets[0], self.neighbour_counts(evidence, [0]),
+                                    self.gate_reading(evidence, [0]))  # fmt: skip
         return sets[0], explain(table, self.phrases, self.backend, self.settings.context,
                                 self._parents(table.candidates), self.cache)  # fmt: skip
 

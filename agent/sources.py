@@ -17,6 +17,7 @@ from sklearn.metrics import f1_score
 from agent.candidates import (
     FusionModel,
     FusionSettings,
+    Novelty,
     SeenGate,
     SourceScores,
     fit_weights,
@@ -72,11 +73,13 @@ class WindowEvidence:
     embeddings: np.ndarray  # (N, D)
     neighbour_ids: np.ndarray  # (N, k) reference row ids, -1 when missing
     scores: SourceScores
+    novelty: Novelty | None = None  # the seen gate's reading, set once the fusion has run (zero-shot packs)
 
     def take(self, rows: np.ndarray) -> WindowEvidence:
         """The same evidence for a subset of the windows."""
+        novelty = None if self.novelty is None else Novelty(self.novelty.seen_probability[rows], self.novelty.nearest_cosine[rows])
         return WindowEvidence(features=self.features[rows], embeddings=self.embeddings[rows],
-                              neighbour_ids=self.neighbour_ids[rows], scores=self.scores.take(rows))  # fmt: skip
+                              neighbour_ids=self.neighbour_ids[rows], scores=self.scores.take(rows), novelty=novelty)  # fmt: skip
 
 
 def window_features(kb: KnowledgeBase, windows: Windows) -> np.ndarray:

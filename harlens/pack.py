@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from recordings.datasets import file_sha256
 from recordings.errors import RecordingError
@@ -207,15 +207,23 @@ def open_pack(path: str | Path, verify: bool = True):
     manifest = load_manifest(path, verify=verify)
     missing = [c for c in COMPONENTS if c not in manifest.components]
     if missing:
-        raise PackError(f"{path} lacks {missing}; analysis needs a full pack: `harlens build --protocol "
-                        f"{manifest.protocol} --out NEW_FOLDER`")  # fmt: skip
-    fusion = FusionModel.model_validate_json((path / "fusion" / FUSION_FILE).read_text(encoding="utf-8"))
+        raise PackError(f"{path} lacks {missing}; analysis needs a full pack: `{_rebuild_command(manifest)}`")
+    try:
+        fusion = FusionModel.model_validate_json((path / "fusion" / FUSION_FILE).read_text(encoding="utf-8"))
+    except ValidationError as exc:
+        raise PackError(f"{path / 'fusion' / FUSION_FILE} does not fit this harlens ({exc.errors()[0]['msg']}); rebuild "
+                        f"it: `{_rebuild_command(manifest)}`") from None  # fmt: skip
     if set(manifest.activities) != set(manifest.seen) and fusion.seen_gate is None:
         raise PackError(f"{path} was built by an older harlens whose zero-shot fusion has no seen gate; rebuild it: "
-                        f"`harlens build --protocol {manifest.protocol} --fold {manifest.fold} --out NEW_FOLDER`")  # fmt: skip
+                        f"`{_rebuild_command(manifest)}`")  # fmt: skip
     spec = get_protocol(manifest.protocol)
     return manifest, _open_components(path, manifest.activities, manifest.seen, spec, manifest.sampling_rate_hz,
                                       manifest.channels, load_vocabulary(), fusion)  # fmt: skip
+
+
+def _rebuild_command(manifest: PackManifest) -> str:
+    fold = "" if manifest.fold is None else f" --fold {manifest.fold}"
+    return f"harlens build --protocol {manifest.protocol}{fold} --out NEW_FOLDER"
 
 
 def build_pack(

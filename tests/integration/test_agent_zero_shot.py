@@ -50,14 +50,49 @@ def test_zero_shot_pack_fits_a_gate_and_recognises_unseen_test_activities(zsl_pa
     assert np.allclose(probabilities.sum(axis=1), 1.0)
 
 
-def test_zero_shot_pack_without_a_gate_is_refused_with_a_rebuild_command(zsl_pack, tmp_path):
+def test_an_unseen_decision_cites_the_seen_gate_and_its_template_passes_the_verifier(zsl_pack):
+    from agent.explain import explain
+
+    _, components = open_pack(zsl_pack)
+    split = load_split("dsads-zsl", 0)
+    analyzer = Analyzer(components, AnalyzerSettings(), protocol="dsads-zsl")
+    truth = np.asarray(split.test.label_names, dtype=object).astype(str)
+    evidence, probabilities, sets = analyzer.score(split.test)
+    assert evidence.novelty is not None and len(evidence.novelty.seen_probability) == len(truth)
+    p_seen = evidence.novelty.seen_probability
+    is_unseen = np.isin(truth, list(split.unseen))
+    assert p_seen[is_unseen].mean() < p_seen[~is_unseen].mean()  # the gate reads the unseen windows as such
+    window = int(np.flatnonzero([s.activities[0] in split.unseen for s in sets])[0])
+    table = analyzer.evidence_table(evidence.features[window], sets[window], analyzer.neighbour_counts(evidence, [window]),
+                                    analyzer.gate_reading(evidence, [window]))  # fmt: skip
+    row = next(r for r in table.rows if r.kind == "novelty")
+    assert row.value == pytest.approx(round(float(p_seen[window]), 2))
+    assert row.reference["nearest_cosine"] == pytest.approx(round(float(evidence.scores.centroid[window].max()), 2))
+    explanation = explain(table, analyzer.phrases, None)
+    assert f"({row.id})" in explanation.text and explanation.verification.passed
+
+
+def _with_edited_fusion(pack, folder, edit):
     import shutil
 
-    copy = tmp_path / "old-pack"
-    shutil.copytree(zsl_pack, copy)
-    path = copy / "fusion" / "fusion.json"
+    shutil.copytree(pack, folder)
+    path = folder / "fusion" / "fusion.json"
     stored = json.loads(path.read_text())
-    stored.pop("seen_gate")
+    edit(stored)
     path.write_text(json.dumps(stored))
+    return folder
+
+
+def test_zero_shot_pack_without_a_gate_is_refused_with_a_rebuild_command(zsl_pack, tmp_path):
+    copy = _with_edited_fusion(zsl_pack, tmp_path / "old-pack", lambda stored: stored.pop("seen_gate"))
     with pytest.raises(PackError, match="harlens build --protocol dsads-zsl --fold 0"):
+        open_pack(copy, verify=False)
+
+
+def test_a_gate_fitted_on_other_signals_is_refused_not_misapplied(zsl_pack, tmp_path):
+    def rename_signal(stored):
+        stored["seen_gate"]["signals"] = ["unseen_margin", "some_older_signal"]
+
+    copy = _with_edited_fusion(zsl_pack, tmp_path / "other-signals", rename_signal)
+    with pytest.raises(PackError, match=r"some_older_signal.*harlens build --protocol dsads-zsl --fold 0"):
         open_pack(copy, verify=False)

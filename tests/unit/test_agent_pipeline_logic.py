@@ -303,3 +303,27 @@ def test_gate_drops_a_signal_that_would_reward_evidence_for_the_other_side():
     assert gate.coef[0] == 0.0 and gate.coef[1] > 0
     honest = _fit_gate(np.stack([-misleading_margin, centroid], axis=1), is_seen)
     assert honest.coef[0] < 0 and honest.coef[1] > 0
+
+
+def test_seen_gate_refuses_signals_or_shapes_this_code_does_not_compute():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="fitted on signals"):
+        SeenGate(signals=("unseen_margin",), mean=[0.0], scale=[1.0], coef=[-1.0], intercept=0.0)
+    with pytest.raises(ValidationError, match="needs 2 means"):
+        SeenGate(mean=[0.0], scale=[1.0, 1.0], coef=[-1.0, 1.0], intercept=0.0)
+    assert _gate().signals == ("unseen_margin", "centroid_max")
+
+
+def test_the_gate_reading_exists_only_when_some_activities_are_unseen():
+    from agent.candidates import novelty
+
+    acts, seen = ["sitting", "running", "yoga"], ["sitting", "running"]
+    near, far = [0.9, 0.1], [0.2, 0.1]  # cosines to the seen centroids
+    scores = _scores([[0.5, 0.1, 0.3], [0.2, 0.1, 0.3]], [near, far], acts, seen)
+    gate = _gate(margin_coef=0.0, centroid_coef=10.0, intercept=-5.0)
+    reading = novelty(scores, _model(acts, seen, gate=gate))
+    assert reading.nearest_cosine.tolist() == [0.9, 0.2]
+    assert reading.seen_probability[0] > 0.9 > 0.1 > reading.seen_probability[1]
+    assert reading.summary([0, 1]) == pytest.approx((reading.seen_probability.mean(), 0.55))
+    assert novelty(_scores([near], [near], seen, seen), _model(seen, seen)) is None
