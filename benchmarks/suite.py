@@ -39,7 +39,7 @@ from agent.decide import DecisionSettings
 from agent.pipeline import Analyzer, AnalyzerSettings, switch_cost
 from agent.sources import window_features
 from agent.timeline import smooth_decisions
-from harlens.pack import PackError, build_pack, load_manifest, open_pack
+from harlens.pack import PackError, build_pack, load_manifest, open_pack, outdated_reason
 from recordings.protocols import get_protocol, load_split
 from recordings.datasets import dataset_dir
 from recordings.errors import DataNotFoundError
@@ -90,12 +90,17 @@ def ensure_pack(protocol: str, fold: int | None, settings: BenchSettings):
     name = protocol + (f"-f{fold}" if fold is not None else "") + ("-quick" if settings.quick else "")
     folder = settings.packs / name
     try:
-        return *open_pack(folder), True
+        opened = open_pack(folder)
+        reason = outdated_reason(folder, settings.encoder_epochs)
+        if reason is None:
+            return *opened, True
+        settings.progress(f"pack {name} is outdated ({reason}); rebuilding it")
     except PackError:
-        if folder.exists():
-            import shutil
+        pass
+    if folder.exists():
+        import shutil
 
-            shutil.rmtree(folder)
+        shutil.rmtree(folder)
     settings.progress(f"building pack {name}")
     build_pack(protocol, folder, fold, progress=settings.progress, encoder_epochs=settings.encoder_epochs)
     return *open_pack(folder), False

@@ -51,8 +51,8 @@ def jitter(x: torch.Tensor, sigma: float, channel_std: torch.Tensor, generator: 
 def time_warp(x: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:
     """Smoothly vary the playback speed within a window (linear interpolation on a random monotone time map).
 
-    Off by default: cadence is part of what separates e.g. walking from running, so warping trades label
-    fidelity for robustness.
+    The map is renormalised to span the whole window, so the mean cadence (part of what separates walking
+    from running) is kept and only its drift within the window varies, as it does between people.
     """
     b, p, c, t = x.shape
     knots = 1.0 + sigma * torch.randn(b, 4, generator=generator)

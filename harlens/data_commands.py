@@ -199,13 +199,13 @@ def run_demo(out: Path, console: Console, pack: Path = Path("packs/dsads-xsub"))
     import shutil
 
     from harlens.analyze_commands import print_summary, run_analysis
-    from harlens.pack import COMPONENTS, PackError, build_pack, load_manifest
+    from harlens.pack import COMPONENTS, PackError, build_pack, load_manifest, outdated_reason
 
     started = time.perf_counter()
     console.rule("[bold]harlens demo")
     dataset_dir("dsads")
     try:
-        complete = set(COMPONENTS) <= set(load_manifest(pack).components)
+        complete = set(COMPONENTS) <= set(load_manifest(pack).components) and outdated_reason(pack) is None
     except PackError:
         complete = False
     if not complete:

@@ -100,6 +100,18 @@ def _build_encoder(reference: Windows, folder: Path, vocabulary, activities: lis
     IMUEncoder(config, vocabulary=vocabulary).fit(reference).save(folder, extra_activities=extra)
 
 
+def outdated_reason(path: str | Path, encoder_epochs: int | None = None) -> str | None:
+    """Why a readable pack is not what this harlens would build now (its encoder was trained with other
+    settings), or None. A user's pack stays valid (it stores its own settings); a benchmark or the demo,
+    which report on the current code, rebuild such a pack."""
+    manifest = load_manifest(path, verify=False)
+    stored = json.loads((Path(path) / "encoder" / "encoder_config.json").read_text(encoding="utf-8"))["train"]
+    zero_shot = set(manifest.activities) != set(manifest.seen)
+    current = _encoder_config(encoder_epochs, text_view_for(zero_shot)).train.model_dump(mode="json")
+    changed = sorted(key for key in current if stored.get(key) != current[key])
+    return f"its encoder was trained with other {', '.join(changed)} settings" if changed else None
+
+
 def text_view_for(zero_shot: bool) -> str:
     """Label names for packs with unseen activities: cross-entropy on name prototypes (CE-name-cos) was
     selected for the generalised setting on reference-only development splits (`encoders.configurations.

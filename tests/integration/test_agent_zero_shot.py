@@ -14,7 +14,7 @@ from agent.candidates import seen_unseen_accuracy
 from agent.pipeline import Analyzer, AnalyzerSettings
 from agent.sources import ATTRIBUTE_WEIGHTS
 from harlens.cli import app
-from harlens.pack import PackError, open_pack
+from harlens.pack import PackError, open_pack, outdated_reason
 from recordings.protocols import load_split
 from tests.conftest import require_dataset
 
@@ -96,3 +96,8 @@ def test_a_gate_fitted_on_other_signals_is_refused_not_misapplied(zsl_pack, tmp_
     copy = _with_edited_fusion(zsl_pack, tmp_path / "other-signals", rename_signal)
     with pytest.raises(PackError, match=r"some_older_signal.*harlens build --protocol dsads-zsl --fold 0"):
         open_pack(copy, verify=False)
+
+
+def test_a_pack_is_outdated_only_when_this_code_would_train_its_encoder_otherwise(zsl_pack):
+    assert outdated_reason(zsl_pack, encoder_epochs=2) is None
+    assert "epochs" in outdated_reason(zsl_pack, encoder_epochs=30)
