@@ -58,6 +58,11 @@ class PackManifest(BaseModel):
     built_at: datetime
     build_s: float
 
+    @property
+    def zero_shot(self) -> bool:
+        """Some activities have no reference windows (their fusion needs a seen gate)."""
+        return set(self.activities) != set(self.seen)
+
 
 def _folder_hash(folder: Path) -> str:
     digest = hashlib.sha256()
@@ -106,8 +111,7 @@ def outdated_reason(path: str | Path, encoder_epochs: int | None = None) -> str 
     which report on the current code, rebuild such a pack."""
     manifest = load_manifest(path, verify=False)
     stored = json.loads((Path(path) / "encoder" / "encoder_config.json").read_text(encoding="utf-8"))["train"]
-    zero_shot = set(manifest.activities) != set(manifest.seen)
-    current = _encoder_config(encoder_epochs, text_view_for(zero_shot)).train.model_dump(mode="json")
+    current = _encoder_config(encoder_epochs, text_view_for(manifest.zero_shot)).train.model_dump(mode="json")
     changed = sorted(key for key in current if stored.get(key) != current[key])
     return f"its encoder was trained with other {', '.join(changed)} settings" if changed else None
 
@@ -225,7 +229,7 @@ def open_pack(path: str | Path, verify: bool = True):
     except ValidationError as exc:
         raise PackError(f"{path / 'fusion' / FUSION_FILE} does not fit this harlens ({exc.errors()[0]['msg']}); rebuild "
                         f"it: `{_rebuild_command(manifest)}`") from None  # fmt: skip
-    if set(manifest.activities) != set(manifest.seen) and fusion.seen_gate is None:
+    if manifest.zero_shot and fusion.seen_gate is None:
         raise PackError(f"{path} was built by an older harlens whose zero-shot fusion has no seen gate; rebuild it: "
                         f"`{_rebuild_command(manifest)}`")  # fmt: skip
     spec = get_protocol(manifest.protocol)
