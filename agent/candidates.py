@@ -173,13 +173,8 @@ class Novelty:
         """(mean P(seen), median nearest cosine) over `rows` (a window or a timeline segment)."""
         return float(np.mean(self.seen_probability[rows])), float(np.median(self.nearest_cosine[rows]))
 
-
-def novelty(scores: SourceScores, model: FusionModel) -> Novelty | None:
-    """The gate's reading of each window; None for a pack whose activities all have reference data."""
-    if set(scores.seen) == set(scores.activities):
-        return None
-    unseen = unseen_logits(scores, model.settings, model.attribute_weight)
-    return Novelty(seen_probability(scores, model, unseen), scores.centroid.max(axis=1))
+    def take(self, rows: np.ndarray) -> Novelty:
+        return Novelty(self.seen_probability[rows], self.nearest_cosine[rows])
 
 
 def _seen_mask(scores: SourceScores) -> np.ndarray:
@@ -190,16 +185,22 @@ def _seen_mask(scores: SourceScores) -> np.ndarray:
 
 def fuse(scores: SourceScores, model: FusionModel) -> np.ndarray:
     """(N, A) calibrated probabilities over `model.activities`."""
+    return fuse_with_reading(scores, model)[0]
+
+
+def fuse_with_reading(scores: SourceScores, model: FusionModel) -> tuple[np.ndarray, Novelty | None]:
+    """:func:`fuse`, and the seen gate's reading that split the probability (None when every activity has
+    reference data): the evidence shows the very P(seen) the decision used."""
     settings = model.settings
     within_seen = np.exp(log_softmax(fused_seen_logits(scores, settings, model.weights) / model.temperature))
     if set(scores.seen) == set(scores.activities):
-        return within_seen[:, np.argsort([scores.activities.index(a) for a in scores.seen])]
+        return within_seen[:, np.argsort([scores.activities.index(a) for a in scores.seen])], None
     unseen = unseen_logits(scores, settings, model.attribute_weight)
-    p_seen = seen_probability(scores, model, unseen)[:, None]
+    p_seen = seen_probability(scores, model, unseen)
     out = np.zeros((len(scores), len(scores.activities)))
-    out[:, [scores.activities.index(a) for a in scores.seen]] = p_seen * within_seen
-    out[:, ~_seen_mask(scores)] = (1.0 - p_seen) * np.exp(log_softmax(unseen))
-    return out
+    out[:, [scores.activities.index(a) for a in scores.seen]] = p_seen[:, None] * within_seen
+    out[:, ~_seen_mask(scores)] = (1.0 - p_seen[:, None]) * np.exp(log_softmax(unseen))
+    return out, Novelty(p_seen, scores.centroid.max(axis=1))
 
 
 def fit_weights(parts: dict[str, np.ndarray], truth: np.ndarray) -> tuple[dict[str, float], float, float]:

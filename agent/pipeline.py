@@ -13,7 +13,7 @@ from collections import Counter
 import numpy as np
 from pydantic import BaseModel, Field
 
-from agent.candidates import CandidateSet, fuse, novelty, select_candidates
+from agent.candidates import CandidateSet, fuse_with_reading, select_candidates
 from agent.decide import DecisionSettings, WindowDecision, ask_llm, decide, windows_for_llm
 from agent.evidence import EvidenceTable
 from agent.evidence_builder import build_evidence
@@ -130,8 +130,7 @@ class Analyzer:
     def score(self, windows: Windows) -> tuple[WindowEvidence, np.ndarray, list[CandidateSet]]:
         fusion = self.components.fusion
         evidence = score_sources(self.components, windows, fusion.settings, np.asarray(fusion.centroids, np.float32))
-        probabilities = fuse(evidence.scores, fusion)
-        evidence.novelty = novelty(evidence.scores, fusion)
+        probabilities, evidence.novelty = fuse_with_reading(evidence.scores, fusion)
         return evidence, probabilities, select_candidates(probabilities, fusion.activities, fusion.settings)
 
     def evidence_table(self, features: np.ndarray, candidates: CandidateSet, neighbour_counts: Counter,

@@ -77,9 +77,9 @@ class WindowEvidence:
 
     def take(self, rows: np.ndarray) -> WindowEvidence:
         """The same evidence for a subset of the windows."""
-        novelty = None if self.novelty is None else Novelty(self.novelty.seen_probability[rows], self.novelty.nearest_cosine[rows])
         return WindowEvidence(features=self.features[rows], embeddings=self.embeddings[rows],
-                              neighbour_ids=self.neighbour_ids[rows], scores=self.scores.take(rows), novelty=novelty)  # fmt: skip
+                              neighbour_ids=self.neighbour_ids[rows], scores=self.scores.take(rows),
+                              novelty=None if self.novelty is None else self.novelty.take(rows))  # fmt: skip
 
 
 def window_features(kb: KnowledgeBase, windows: Windows) -> np.ndarray:

@@ -316,7 +316,10 @@ def test_seen_gate_refuses_signals_or_shapes_this_code_does_not_compute():
 
 
 def test_the_gate_reading_exists_only_when_some_activities_are_unseen():
-    from agent.candidates import novelty
+    from agent.candidates import fuse_with_reading
+
+    def novelty(scores, model):
+        return fuse_with_reading(scores, model)[1]
 
     acts, seen = ["sitting", "running", "yoga"], ["sitting", "running"]
     near, far = [0.9, 0.1], [0.2, 0.1]  # cosines to the seen centroids
