@@ -26,6 +26,7 @@ class EvidenceRow(BaseModel):
     reference: dict[str, float] = Field(default_factory=dict, description="e.g. median, q25, q75 of the activity")
     percentile: float | None = Field(default=None, description="where the value falls in the activity's reference")
     holds: bool | None = Field(default=None, description="for attribute checks")
+    attribute: str | None = Field(default=None, description="for attribute checks: which attribute (torso, intensity …)")
     statement: str = Field(description="the row as one sentence, numbers included")
 
     def numbers(self) -> list[float]:
@@ -50,3 +51,8 @@ class EvidenceTable(BaseModel):
 
     def row(self, row_id: str) -> EvidenceRow | None:
         return next((r for r in self.rows if r.id == row_id), None)
+
+    def failed_checks(self, activity: str, attributes: tuple[str, ...] | None = None) -> list[EvidenceRow]:
+        """The activity's attribute checks that do not hold (only those of `attributes` when given)."""
+        return [r for r in self.rows if r.kind == "attribute" and r.activity == activity and r.holds is False
+                and (attributes is None or r.attribute in attributes)]  # fmt: skip

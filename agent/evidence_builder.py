@@ -85,7 +85,7 @@ def build_evidence(
                 continue
             bounds = {name: sig(v) for name, v in (("lower", result.lower), ("upper", result.upper)) if v is not None}
             add(kind="attribute", activity=activity, feature=result.feature, unit=result.unit,
-                value=sig(result.value), holds=result.holds, reference=bounds,
+                value=sig(result.value), holds=result.holds, reference=bounds, attribute=result.attribute,
                 statement=f"{activity} expects {result.attribute} {_words(result.expected)}: measured "
                 f"{_fmt(result.value)}{_unit_text(result.unit)} (expected {result.condition}) — {'holds' if result.holds else 'does not hold'}")  # fmt: skip
     return EvidenceTable(candidates=list(candidates.activities), probabilities=probabilities, rows=rows)

@@ -44,8 +44,9 @@ class Explanation(BaseModel):
 
 def template_explanation(table: EvidenceTable) -> tuple[str, list[str]]:
     """A deterministic explanation from the rows: the leader's probability, its neighbours (or, for an activity
-    without reference data, the seen gate's reading), the strongest contrasting feature and the first
-    attribute check, each sentence citing its row."""
+    without reference data, the seen gate's reading), the strongest contrasting feature and an attribute
+    check (the first that fails, since a contradiction is what a reviewer must see; else the first), each
+    sentence citing its row."""
     leader = table.candidates[0]
     sentences, cited = [], []
 
@@ -57,8 +58,8 @@ def template_explanation(table: EvidenceTable) -> tuple[str, list[str]]:
 
     neighbours = first("neighbours", leader)
     novelty = first("novelty") if neighbours is None else None  # no reference data: say why it is still the answer
-    for row in (first("score", leader), neighbours, novelty, first("feature", leader, prefix=True),
-                first("attribute", leader)):  # fmt: skip
+    check = next(iter(table.failed_checks(leader)), None) or first("attribute", leader)
+    for row in (first("score", leader), neighbours, novelty, first("feature", leader, prefix=True), check):
         if row is not None:
             sentences.append(f"{row.statement} ({row.id}).")
             cited.append(row.id)

@@ -23,6 +23,7 @@ from agent.llm.cache import ResponseCache
 from agent.llm.structured import Attempt
 from agent.sources import ReferenceComponents, WindowEvidence, score_sources
 from agent.timeline import Segment, durations, segment_windows, smooth_decisions
+from knowledge_base.attributes import POSTURE_ATTRIBUTES
 from recordings.vocabulary import Vocabulary, load_vocabulary
 from recordings.windows import Windows
 
@@ -169,8 +170,6 @@ class Analyzer:
         confidence = probabilities[np.arange(len(windows)), [activities.index(a) for a in chosen]]
         segments = segment_windows(chosen, confidence, windows.start_s, windows.window_s,
                                    np.cumsum(breaks))  # fmt: skip
-        for segment in segments:
-            segment.flags += self._flags(segment, decisions)
         trace.windows = [
             WindowRecord(index=i, start_s=float(windows.start_s[i]), candidates=s.activities, probabilities=s.probabilities,
                          smoothed=activities[smoothed[i]], decision=d)  # fmt: skip
@@ -178,6 +177,9 @@ class Analyzer:
         ]
         trace.explanations = self._explain_segments(segments, evidence, probabilities)
         clock.mark("explanations")
+        tables = {e.segment: e.explanation.evidence for e in trace.explanations}
+        for segment in segments:
+            segment.flags += self._flags(segment, decisions, tables[segment.index])
         trace.totals = _totals(trace, len(windows), time.perf_counter() - started)
         return Analysis(recording=recording_id, window_s=windows.window_s, segments=segments,
                         durations_s=durations(segments), decisions=chosen, confidences=confidence.tolist(),
@@ -242,10 +244,12 @@ class Analyzer:
         names = set(self.vocabulary.names)
         return {self.vocabulary[a].parent for a in candidates if a in names and self.vocabulary[a].parent}
 
-    def _flags(self, segment: Segment, decisions: list[WindowDecision]) -> list[str]:
+    def _flags(self, segment: Segment, decisions: list[WindowDecision], table: EvidenceTable) -> list[str]:
         flags = []
         if segment.activity not in self.components.seen:
             flags.append("unseen-activity")
+            if table.failed_checks(segment.activity, POSTURE_ATTRIBUTES):
+                flags.append("posture-contradicts-description")  # a seen activity's own reference data outweighs this
         by = Counter(decisions[i].decided_by for i in segment.window_indices)
         if by.get("llm"):
             flags.append("llm-decided")

@@ -30,6 +30,7 @@ from agent.candidates import (
 )
 from encoders.calibration import plateau_middle
 from encoders.model import IMUEncoder
+from knowledge_base.attributes import POSTURE_ATTRIBUTES
 from knowledge_base.base import KnowledgeBase
 from recordings.windows import Windows
 from retrieval.metadata import MetadataFilter
@@ -133,6 +134,19 @@ def attribute_shares(kb: KnowledgeBase, features: np.ndarray, activities: list[s
         holds = [c.holds for c in kb.evaluate(features, activity) if c.holds is not None]
         if holds:
             out[:, column] = np.mean(np.stack(holds).astype(float), axis=0)
+    return out
+
+
+def posture_contradicted(kb: KnowledgeBase, features: np.ndarray, decided: np.ndarray, seen: set[str]) -> np.ndarray:
+    """(N,) True where the decided activity has no reference data and its description's posture checks (trunk
+    orientation, lying side) fail on the window: the per-window form of the `posture-contradicts-description`
+    segment flag, for measuring how often such decisions are wrong."""
+    out = np.zeros(len(features), dtype=bool)
+    for activity in sorted(set(np.asarray(decided, dtype=object).astype(str)) - seen):
+        rows = np.flatnonzero(decided == activity)
+        for column in kb.evaluate(features[rows], activity):
+            if column.attribute in POSTURE_ATTRIBUTES and column.holds is not None:
+                out[rows[~column.holds]] = True
     return out
 
 

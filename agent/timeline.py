@@ -16,7 +16,8 @@ class Segment(BaseModel):
     confidence: float = Field(description="mean probability of the activity over the segment's windows")
     n_windows: int
     window_indices: list[int]
-    flags: list[str] = Field(default_factory=list, description="e.g. 'unseen-activity', 'llm-decided', 'low-confidence'")
+    flags: list[str] = Field(default_factory=list, description="'unseen-activity', 'posture-contradicts-description', "
+                             "'llm-decided', 'llm-failed-evidence-used', 'low-confidence'")
 
     @property
     def duration_s(self) -> float:

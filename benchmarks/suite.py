@@ -37,7 +37,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from agent.candidates import candidate_recall, log_softmax, seen_unseen_accuracy
 from agent.decide import DecisionSettings
 from agent.pipeline import Analyzer, AnalyzerSettings, switch_cost
-from agent.sources import window_features
+from agent.sources import posture_contradicted, window_features
 from agent.timeline import smooth_decisions
 from harlens.pack import PackError, build_pack, load_manifest, open_pack, outdated_reason
 from recordings.protocols import get_protocol, load_split
@@ -140,6 +140,17 @@ def _generalised(truth, predicted, probabilities, activities, unseen: list[str])
     return out
 
 
+def _posture_flag(components, features: np.ndarray, decided: np.ndarray, truth: np.ndarray) -> dict:
+    """How often unseen decisions flagged as contradicting their posture are wrong, next to the other unseen
+    decisions: whether the flag tells a reviewer where to look."""
+    unseen_decided = ~np.isin(decided, components.seen)
+    flagged = posture_contradicted(components.knowledge_base, features, decided, set(components.seen))
+    wrong = decided != truth
+    return {"posture_flagged": int(flagged.sum()), "posture_flagged_wrong": int((flagged & wrong).sum()),
+            "other_unseen_decided": int((unseen_decided & ~flagged).sum()),
+            "other_unseen_wrong": int((unseen_decided & ~flagged & wrong).sum())}  # fmt: skip
+
+
 def _timeline_order(test: Windows) -> tuple[np.ndarray, np.ndarray]:
     """Window order along each test recording, and where a new recording starts."""
     order = np.lexsort((test.start_s, test.recording_ids.astype(str)))
@@ -191,9 +202,10 @@ def run_protocol(protocol: str, fold: int | None, settings: BenchSettings) -> li
         probabilities=np.exp(log_softmax(scores.prototype / 0.05)))  # fmt: skip
     per_window = np.asarray(activities)[probabilities.argmax(1)]
     recall = round(candidate_recall(sets, list(truth)), 4)
+    flag = _posture_flag(components, evidence.features, per_window, truth) if zero_shot else {}
     add("harlens-evidence", per_window, probabilities, candidate_recall=recall, llm_calls_per_window=0.0,
         tokens_per_window=0.0, windows_per_s=round(len(test) / score_s, 1),
-        mean_candidates=round(float(np.mean([len(s.activities) for s in sets])), 2))  # fmt: skip
+        mean_candidates=round(float(np.mean([len(s.activities) for s in sets])), 2), **flag)  # fmt: skip
     order, breaks = _timeline_order(test)
     cost = switch_cost(AnalyzerSettings().expected_bout_s, components.stride_s, len(activities))
     smoothed = np.empty(len(test), dtype=object)
@@ -394,6 +406,7 @@ def markdown_table(result: dict) -> str:
             rows = [r for r in zsl if r["system"] == system]
             lines.append(f"| {system} | {len(rows)} | " + " | ".join(_cell([r.get(k) for r in rows]) for k in
                          ("unseen_macro_f1", "S", "U", "H", "macro_f1")) + " |")  # fmt: skip
+        lines += _posture_flag_line(zsl)
         lines.append("")
     scale = [r for r in records if r["protocol"] == "retrieval-scale"]
     if scale:
@@ -405,6 +418,17 @@ def markdown_table(result: dict) -> str:
     if result.get("skipped"):
         lines += [f"Skipped: {', '.join(result['skipped'])} (data not present)."]
     return "\n".join(lines) + "\n"
+
+
+def _posture_flag_line(records: list[dict]) -> list[str]:
+    rows = [r for r in records if r["system"] == "harlens-evidence" and "posture_flagged" in r]
+    flagged, other = (sum(r[k] for r in rows) for k in ("posture_flagged", "other_unseen_decided"))
+    if not flagged or not other:
+        return []
+    wrong, other_wrong = (sum(r[k] for r in rows) for k in ("posture_flagged_wrong", "other_unseen_wrong"))
+    return ["", f"`posture-contradicts-description` (per window, `harlens-evidence`, {len(rows)} folds pooled): "
+            f"{wrong / flagged:.0%} of the {flagged} flagged unseen decisions are wrong, against "
+            f"{other_wrong / other:.0%} of the other {other} unseen decisions."]  # fmt: skip
 
 
 def update_readme(readme: Path, table: str) -> bool:

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 LEVELS = ("rest", "low", "moderate", "high", "very_high")
 SIDES = ("back", "front", "right", "left")
+POSTURE_ATTRIBUTES = ("torso", "lying_side")  # how the body is oriented: what an activity is defined by first
 POSTURE_PLACEMENTS = ("torso", "waist")  # where trunk orientation can be read, in order of preference
 PART_FAMILIES = {
     "arms": ("wrist", "upper_arm"),

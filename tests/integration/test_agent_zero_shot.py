@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from agent.candidates import seen_unseen_accuracy
 from agent.pipeline import Analyzer, AnalyzerSettings
-from agent.sources import ATTRIBUTE_WEIGHTS
+from agent.sources import ATTRIBUTE_WEIGHTS, posture_contradicted
 from harlens.cli import app
 from harlens.pack import PackError, open_pack, outdated_reason
 from recordings.protocols import load_split
@@ -48,6 +48,9 @@ def test_zero_shot_pack_fits_a_gate_and_recognises_unseen_test_activities(zsl_pa
     assert seen_acc > 0.15 and unseen_acc > 0.3 and h > 0.3, (seen_acc, unseen_acc, h)
     assert h > prototype_only + 0.2, (h, prototype_only)
     assert np.allclose(probabilities.sum(axis=1), 1.0)
+    decided = activities[probabilities.argmax(axis=1)]
+    flagged = posture_contradicted(components.knowledge_base, evidence.features, decided, set(components.seen))
+    assert flagged.any() and not flagged[np.isin(decided, components.seen)].any()  # only unseen decisions
 
 
 def test_an_unseen_decision_cites_the_seen_gate_and_its_template_passes_the_verifier(zsl_pack):
@@ -70,6 +73,29 @@ def test_an_unseen_decision_cites_the_seen_gate_and_its_template_passes_the_veri
     assert row.reference["nearest_cosine"] == pytest.approx(round(float(evidence.scores.centroid[window].max()), 2))
     explanation = explain(table, analyzer.phrases, None)
     assert f"({row.id})" in explanation.text and explanation.verification.passed
+
+
+def test_unseen_segments_are_flagged_exactly_when_their_posture_checks_fail(zsl_pack):
+    """p8's elevator and lying recordings are where fold 0's unseen decisions contradict their descriptions
+    (a standing window called lying on the back); the flag must mark those segments and no others."""
+    from knowledge_base.attributes import POSTURE_ATTRIBUTES
+
+    _, components = open_pack(zsl_pack)
+    test = load_split("dsads-zsl", 0).test
+    keep = np.flatnonzero(test.subjects.astype(str) == "dsads-p8")
+    analysis = Analyzer(components, AnalyzerSettings(), protocol="dsads-zsl").analyze(test.subset(keep), "p8")
+    explanations = {e.segment: e.explanation for e in analysis.trace.explanations}
+    flagged = 0
+    for segment in analysis.segments:
+        explanation = explanations[segment.index]
+        failing = explanation.evidence.failed_checks(segment.activity, POSTURE_ATTRIBUTES)
+        contradicted = segment.activity not in components.seen and bool(failing)
+        assert ("posture-contradicts-description" in segment.flags) == contradicted, segment
+        flagged += contradicted
+        if contradicted:  # and its explanation cites a check that fails
+            cited = {row.id for row in explanation.evidence.failed_checks(segment.activity)} & set(explanation.cited)
+            assert cited and explanation.verification.passed, explanation.text
+    assert flagged > 0, "no unseen segment of p8 contradicted its posture: the flag was never exercised"
 
 
 def _with_edited_fusion(pack, folder, edit):

@@ -222,6 +222,26 @@ def test_template_explanation_cites_rows_and_passes_the_verifier():
     assert explain(TABLE, PHRASES, None).verification.passed
 
 
+def _check_row(row_id: str, attribute: str, holds: bool, value: float) -> EvidenceRow:
+    condition = ">= 60" if attribute == "torso" else "<= 1"
+    return EvidenceRow(id=row_id, kind="attribute", activity="sitting", attribute=attribute, holds=holds, value=value,
+                       reference={"lower": 60.0} if attribute == "torso" else {"upper": 1.0},
+                       statement=f"sitting expects {attribute}: measured {value:g} (expected {condition}) — "
+                       f"{'holds' if holds else 'does not hold'}")  # fmt: skip
+
+
+def test_template_cites_a_failing_attribute_check_before_a_holding_one():
+    rows = TABLE.rows + [_check_row("E3", "intensity", True, 0.5), _check_row("E4", "torso", False, 11.0)]
+    table = TABLE.model_copy(update={"rows": rows})
+    assert [r.id for r in table.failed_checks("sitting")] == ["E4"]
+    assert table.failed_checks("sitting", ("intensity",)) == [] and table.failed_checks("standing") == []
+    text, cited = template_explanation(table)
+    assert cited[-1] == "E4" and "does not hold (E4)" in text
+    assert explain(table, PHRASES, None).verification.passed
+    holding = TABLE.model_copy(update={"rows": TABLE.rows + [_check_row("E3", "intensity", True, 0.5)]})
+    assert template_explanation(holding)[1][-1] == "E3"  # nothing fails: the first check
+
+
 def test_true_llm_text_is_shown_as_verified():
     good = '{"text": "The thigh angle of 121 deg is near the sitting median of 111 (E2).", "evidence_ids": ["E2"]}'
     result = explain(TABLE, PHRASES, Scripted([good]))

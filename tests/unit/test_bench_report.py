@@ -30,6 +30,15 @@ def test_table_has_each_setting_with_fold_means():
     assert "| hnsw | 10,000 | 0.999 |" in table and "Skipped: pamap2-zsl" in table
 
 
+def test_posture_flag_line_pools_the_folds_and_is_absent_without_counts():
+    assert "flagged unseen" not in markdown_table(RESULT)
+    counts = [dict(posture_flagged=10, posture_flagged_wrong=9, other_unseen_decided=100, other_unseen_wrong=50),
+              dict(posture_flagged=30, posture_flagged_wrong=21, other_unseen_decided=100, other_unseen_wrong=40)]
+    records = [{**r, **counts[r["fold"]]} if r["protocol"] == "dsads-zsl" else r for r in RESULT["records"]]
+    table = markdown_table({**RESULT, "records": records})
+    assert "2 folds pooled): 75% of the 40 flagged unseen decisions are wrong, against 45% of the other 200" in table
+
+
 def test_readme_block_is_replaced_and_the_rest_kept(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"# title\n\n{README_START}\nold table\n{README_END}\n\nafter\n")
