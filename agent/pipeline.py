@@ -248,8 +248,10 @@ class Analyzer:
         flags = []
         if segment.activity not in self.components.seen:
             flags.append("unseen-activity")
+            # unseen only: for a seen activity its reference data outweighs the description (such checks
+            # fail on right decisions), while unseen decisions that fail them are mostly wrong (README, Results)
             if table.failed_checks(segment.activity, POSTURE_ATTRIBUTES):
-                flags.append("posture-contradicts-description")  # a seen activity's own reference data outweighs this
+                flags.append("posture-contradicts-description")
         by = Counter(decisions[i].decided_by for i in segment.window_indices)
         if by.get("llm"):
             flags.append("llm-decided")
