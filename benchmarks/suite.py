@@ -39,7 +39,7 @@ from agent.decide import DecisionSettings
 from agent.pipeline import Analyzer, AnalyzerSettings, switch_cost
 from agent.sources import posture_contradicted, window_features
 from agent.timeline import smooth_decisions
-from harlens.pack import PackError, build_pack, load_manifest, open_pack, outdated_reason
+from harlens.pack import open_pack, reuse_or_rebuild
 from recordings.protocols import get_protocol, load_split
 from recordings.datasets import dataset_dir
 from recordings.errors import DataNotFoundError
@@ -87,23 +87,11 @@ def machine() -> dict:
 
 
 def ensure_pack(protocol: str, fold: int | None, settings: BenchSettings):
+    """The benchmark's pack for a protocol and fold, rebuilt when it is not current; plus whether it was reused."""
     name = protocol + (f"-f{fold}" if fold is not None else "") + ("-quick" if settings.quick else "")
-    folder = settings.packs / name
-    try:
-        opened = open_pack(folder)
-        reason = outdated_reason(folder, settings.encoder_epochs)
-        if reason is None:
-            return *opened, True
-        settings.progress(f"pack {name} is outdated ({reason}); rebuilding it")
-    except PackError:
-        pass
-    if folder.exists():
-        import shutil
-
-        shutil.rmtree(folder)
-    settings.progress(f"building pack {name}")
-    build_pack(protocol, folder, fold, progress=settings.progress, encoder_epochs=settings.encoder_epochs)
-    return *open_pack(folder), False
+    reused = reuse_or_rebuild(protocol, settings.packs / name, fold, progress=settings.progress,
+                              encoder_epochs=settings.encoder_epochs)  # fmt: skip
+    return *open_pack(settings.packs / name), reused
 
 
 def bootstrap_ci(truth: np.ndarray, predicted: np.ndarray, subjects: np.ndarray, reps: int, seed: int = 0) -> tuple[float, float]:

@@ -196,23 +196,14 @@ def run_demo(out: Path, console: Console, pack: Path = Path("packs/dsads-xsub"))
     """The whole product on real data: build (or reuse) the dsads-xsub pack, export held-out subject p8 as
     one continuous user CSV, analyse it with the bundled model, print the timeline, minutes per activity,
     agreement with the file's labels and two explanations, and say where the HTML report is."""
-    import shutil
-
     from harlens.analyze_commands import print_summary, run_analysis
-    from harlens.pack import COMPONENTS, PackError, build_pack, load_manifest, outdated_reason
+    from harlens.pack import load_manifest, reuse_or_rebuild
 
     started = time.perf_counter()
     console.rule("[bold]harlens demo")
     dataset_dir("dsads")
-    try:
-        complete = set(COMPONENTS) <= set(load_manifest(pack).components) and outdated_reason(pack) is None
-    except PackError:
-        complete = False
-    if not complete:
-        if pack.exists():
-            shutil.rmtree(pack)  # an incomplete or outdated demo pack: the demo owns this folder
-        with console.status(f"building the dsads-xsub pack into {pack} (reference subjects p1–p6; a few minutes)") as status:
-            build_pack("dsads-xsub", pack, progress=status.update)
+    with console.status(f"checking the dsads-xsub pack in {pack} (building it takes a few minutes)") as status:
+        reuse_or_rebuild("dsads-xsub", pack, progress=status.update)
     console.print(f"pack: {pack} ({load_manifest(pack).build_s:.0f} s to build)")
     csv = export_continuous_dsads("p8", out / "dsads_p8_continuous.csv")
     console.print(f"held-out subject p8 written as one continuous user CSV: {csv}")

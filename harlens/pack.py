@@ -116,6 +116,41 @@ def outdated_reason(path: str | Path, encoder_epochs: int | None = None) -> str 
     return f"its encoder was trained with other {', '.join(changed)} settings" if changed else None
 
 
+def stale_reason(path: str | Path, protocol: str, fold: int | None = None, encoder_epochs: int | None = None) -> str | None:
+    """Why the folder does not hold a pack that a run reporting on the current code (the demo, the benchmarks)
+    may reuse: missing, unreadable or incomplete, built for another protocol or fold, or outdated. None when
+    it may be reused."""
+    path = Path(path)
+    if not (path / MANIFEST_FILE).is_file():
+        return "there is no pack there yet"
+    try:
+        manifest, _ = open_pack(path)
+    except PackError as error:
+        return str(error)
+    if (manifest.protocol, manifest.fold) != (protocol, fold):
+        return f"it was built for {manifest.protocol} fold {manifest.fold}, not {protocol} fold {fold}"
+    return outdated_reason(path, encoder_epochs)
+
+
+def reuse_or_rebuild(protocol: str, folder: str | Path, fold: int | None = None, *, progress=None,
+                     encoder_epochs: int | None = None) -> bool:  # fmt: skip
+    """Keep the pack in `folder` when :func:`stale_reason` finds nothing, else delete the folder and build the
+    pack again. Only for folders a run owns (the demo's, the benchmarks'): a user's pack is never deleted.
+    True when the pack was reused."""
+    import shutil
+
+    folder = Path(folder)
+    reason = stale_reason(folder, protocol, fold, encoder_epochs)
+    if reason is None:
+        return True
+    if progress:
+        progress(f"building the {protocol} pack in {folder}: {reason}")
+    if folder.exists():
+        shutil.rmtree(folder)
+    build_pack(protocol, folder, fold, progress=progress, encoder_epochs=encoder_epochs)
+    return False
+
+
 def text_view_for(zero_shot: bool) -> str:
     """Label names for packs with unseen activities: cross-entropy on name prototypes (CE-name-cos) was
     selected for the generalised setting on reference-only development splits (`encoders.configurations.

@@ -14,7 +14,7 @@ from agent.candidates import seen_unseen_accuracy
 from agent.pipeline import Analyzer, AnalyzerSettings
 from agent.sources import ATTRIBUTE_WEIGHTS, posture_contradicted
 from harlens.cli import app
-from harlens.pack import PackError, open_pack, outdated_reason
+from harlens.pack import PackError, open_pack, outdated_reason, reuse_or_rebuild, stale_reason
 from recordings.protocols import load_split
 from tests.conftest import require_dataset
 
@@ -127,3 +127,17 @@ def test_a_gate_fitted_on_other_signals_is_refused_not_misapplied(zsl_pack, tmp_
 def test_a_pack_is_outdated_only_when_this_code_would_train_its_encoder_otherwise(zsl_pack):
     assert outdated_reason(zsl_pack, encoder_epochs=2) is None
     assert "epochs" in outdated_reason(zsl_pack, encoder_epochs=30)
+
+
+def test_runs_reuse_only_a_current_pack_of_their_protocol_and_say_why_not(zsl_pack, tmp_path):
+    assert stale_reason(zsl_pack, "dsads-zsl", 0, encoder_epochs=2) is None
+    assert "dsads-zsl fold 0, not dsads-xsub fold None" in stale_reason(zsl_pack, "dsads-xsub", None, encoder_epochs=2)
+    assert "dsads-zsl fold 0, not dsads-zsl fold 1" in stale_reason(zsl_pack, "dsads-zsl", 1, encoder_epochs=2)
+    assert "epochs" in stale_reason(zsl_pack, "dsads-zsl", 0, encoder_epochs=30)
+    assert "no pack there" in stale_reason(tmp_path / "empty", "dsads-zsl", 0)
+    edited = _with_edited_fusion(zsl_pack, tmp_path / "edited", lambda stored: stored.update(attribute_weight=-1.0))
+    assert "files changed since the pack was built" in stale_reason(edited, "dsads-zsl", 0, encoder_epochs=2)
+    manifest_before = (zsl_pack / "manifest.json").read_bytes()
+    messages: list[str] = []
+    assert reuse_or_rebuild("dsads-zsl", zsl_pack, 0, progress=messages.append, encoder_epochs=2) is True
+    assert messages == [] and (zsl_pack / "manifest.json").read_bytes() == manifest_before
