@@ -15,6 +15,8 @@ Systems, all scored on the protocol's test subjects, per window unless the name 
   it uses the order of the windows, as `harlens analyze` does);
 - `encoder:<configuration>` (zero-shot protocols): the seven study configurations, read from the
   `harlens eval encoders` report when it exists (training them all takes hours; see that command).
+The default policy's records also carry per-activity F1 and the most frequent confusions. When dsads-xsub
+runs, `harlens analyze` is timed end to end on one hour of held-out subject p8 (the issue's 60 s bar).
 Packs are built once into `--packs` and reused while their manifest verifies.
 """
 
@@ -25,6 +27,7 @@ import logging
 import os
 import platform
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,12 +89,15 @@ def machine() -> dict:
             "platform": platform.platform()}  # fmt: skip
 
 
+def pack_folder(protocol: str, fold: int | None, settings: BenchSettings) -> Path:
+    return settings.packs / (protocol + (f"-f{fold}" if fold is not None else "") + ("-quick" if settings.quick else ""))
+
+
 def ensure_pack(protocol: str, fold: int | None, settings: BenchSettings):
     """The benchmark's pack for a protocol and fold, rebuilt when it is not current; plus whether it was reused."""
-    name = protocol + (f"-f{fold}" if fold is not None else "") + ("-quick" if settings.quick else "")
-    reused = reuse_or_rebuild(protocol, settings.packs / name, fold, progress=settings.progress,
-                              encoder_epochs=settings.encoder_epochs)  # fmt: skip
-    return *open_pack(settings.packs / name), reused
+    folder = pack_folder(protocol, fold, settings)
+    reused = reuse_or_rebuild(protocol, folder, fold, progress=settings.progress, encoder_epochs=settings.encoder_epochs)
+    return *open_pack(folder), reused
 
 
 def bootstrap_ci(truth: np.ndarray, predicted: np.ndarray, subjects: np.ndarray, reps: int, seed: int = 0) -> tuple[float, float]:
@@ -112,6 +118,16 @@ def _scores(truth, predicted, subjects, reps) -> dict:
     low, high = bootstrap_ci(truth, predicted, subjects, reps)
     return {"macro_f1": round(float(f1_score(truth, predicted, average="macro")), 4),
             "accuracy": round(float(accuracy_score(truth, predicted)), 4), "macro_f1_ci95": [round(low, 4), round(high, 4)]}  # fmt: skip
+
+
+def class_report(truth, predicted, confusions: int = 4) -> dict:
+    """Per-activity F1 and the most frequent confusions (truth → decided, windows): where the errors are."""
+    truth, predicted = np.asarray(truth, dtype=object).astype(str), np.asarray(predicted, dtype=object).astype(str)
+    labels = sorted(set(truth))
+    f1 = f1_score(truth, predicted, labels=labels, average=None, zero_division=0)
+    pairs = Counter((t, p) for t, p in zip(truth, predicted, strict=True) if t != p).most_common(confusions)
+    return {"per_class_f1": {str(label): round(float(value), 4) for label, value in zip(labels, f1, strict=True)},
+            "confusions": [{"truth": str(t), "decided": str(p), "windows": int(n)} for (t, p), n in pairs]}  # fmt: skip
 
 
 def _generalised(truth, predicted, probabilities, activities, unseen: list[str]) -> dict:
@@ -193,12 +209,14 @@ def run_protocol(protocol: str, fold: int | None, settings: BenchSettings) -> li
     flag = _posture_flag(components, evidence.features, per_window, truth) if zero_shot else {}
     add("harlens-evidence", per_window, probabilities, candidate_recall=recall, llm_calls_per_window=0.0,
         tokens_per_window=0.0, windows_per_s=round(len(test) / score_s, 1),
-        mean_candidates=round(float(np.mean([len(s.activities) for s in sets])), 2), **flag)  # fmt: skip
+        mean_candidates=round(float(np.mean([len(s.activities) for s in sets])), 2), **flag,
+        **class_report(truth, per_window))  # fmt: skip
     order, breaks = _timeline_order(test)
     cost = switch_cost(AnalyzerSettings().expected_bout_s, components.stride_s, len(activities))
     smoothed = np.empty(len(test), dtype=object)
     smoothed[order] = np.asarray(activities)[smooth_decisions(np.log(probabilities[order] + 1e-12), cost, breaks)]
-    add("harlens-evidence-timeline", smoothed, candidate_recall=recall, llm_calls_per_window=0.0, tokens_per_window=0.0)
+    add("harlens-evidence-timeline", smoothed, candidate_recall=recall, llm_calls_per_window=0.0, tokens_per_window=0.0,
+        **class_report(truth, smoothed))  # fmt: skip
     if settings.llm and not zero_shot:  # the default policy is chosen on the cross-subject protocols
         records.append(_auto_llm(base, components, protocol, evidence, sets, per_window, truth, subjects, settings,
                                  probabilities, zero_shot, list(split.unseen)))  # fmt: skip
@@ -233,6 +251,36 @@ def _auto_llm(base, components, protocol, evidence, sets, per_window, truth, sub
         record.update(_generalised(truth[rows], predicted, None, components.activities, unseen))
     settings.progress(f"{protocol} harlens-auto-llm: macro-F1 {record['macro_f1']:.3f} "
                       f"({record['llm_calls_per_window']:.3f} calls/window)")  # fmt: skip
+    return record
+
+
+HOUR_SUBJECT = "p8"
+
+
+def run_hour_analysis(settings: BenchSettings) -> dict:
+    """The time `harlens analyze` takes for one hour of a 5-placement recording, end to end: the first 60
+    minutes of held-out subject p8 as one continuous CSV (720 windows), read, scored, decided, explained by
+    the bundled model and written as a report, with an empty response cache (nothing is reused)."""
+    import tempfile
+
+    from harlens.analyze_commands import run_analysis
+    from harlens.data_commands import export_continuous_dsads
+
+    ensure_pack("dsads-xsub", None, settings)
+    llm = "local" if settings.llm else "none"
+    with tempfile.TemporaryDirectory(prefix="harlens-bench-hour-") as folder:
+        csv = export_continuous_dsads(HOUR_SUBJECT, Path(folder) / f"{HOUR_SUBJECT}_first_hour.csv", minutes=60)
+        settings.progress(f"timing `harlens analyze {csv.name} --llm {llm}` (one hour, 5 placements)")
+        started = time.perf_counter()
+        analysis, score, _ = run_analysis(csv, pack_folder("dsads-xsub", None, settings), llm=llm,
+                                          out=Path(folder) / "analysis")  # fmt: skip
+        seconds = time.perf_counter() - started
+    totals = analysis.trace.totals
+    record = {"protocol": "analyze-1h", "system": f"harlens analyze --llm {llm}", "subject": HOUR_SUBJECT,
+              "recording_min": 60, "windows": totals.windows, "seconds": round(seconds, 1), "llm_calls": totals.llm_calls,
+              "tokens": totals.tokens, "segments": len(analysis.segments), "explanations": totals.explanations,
+              "macro_f1": round(score.macro_f1, 4) if score else None}  # fmt: skip
+    settings.progress(f"one hour analysed in {seconds:.1f} s")
     return record
 
 
@@ -319,6 +367,8 @@ def run_bench(out: Path, settings: BenchSettings) -> dict:
             records += run_protocol(protocol, fold, settings)
         if spec.unseen_folds:
             records += encoder_study_records(settings.encoder_report, protocol)
+    if "dsads-xsub" in settings.protocols and "dsads-xsub" not in skipped:
+        records.append(run_hour_analysis(settings))
     settings.progress("retrieval scale")
     from benchmarks.retrieval_scale import run_retrieval_scale
 
@@ -383,6 +433,7 @@ def markdown_table(result: dict) -> str:
             lines.append(f"\n{r['protocol']} `harlens-auto-llm` ({r.get('llm')}): {r['scored_windows']} windows, "
                          f"{r['llm_decided']} decided by the LLM, {r['llm_fallbacks']} fell back; the evidence policy scores "
                          f"{r['evidence_macro_f1_same_windows']:.3f} on the same windows.")  # fmt: skip
+        lines += _weakest_lines(records, xsub)
         lines.append("")
     zsl = [r for r in records if r.get("setting") == "unseen activities" or str(r["system"]).startswith("encoder:")]
     if zsl:
@@ -396,6 +447,7 @@ def markdown_table(result: dict) -> str:
                          ("unseen_macro_f1", "S", "U", "H", "macro_f1")) + " |")  # fmt: skip
         lines += _posture_flag_line(zsl)
         lines.append("")
+    lines += _hour_lines(records)
     scale = [r for r in records if r["protocol"] == "retrieval-scale"]
     if scale:
         lines += ["**Retrieval scale** (random unit vectors, dimension 128, single-query latency):", "",
@@ -406,6 +458,33 @@ def markdown_table(result: dict) -> str:
     if result.get("skipped"):
         lines += [f"Skipped: {', '.join(result['skipped'])} (data not present)."]
     return "\n".join(lines) + "\n"
+
+
+def _weakest_lines(records: list[dict], protocols: list[str], system: str = "harlens-evidence", count: int = 5) -> list[str]:
+    """The default policy's weakest activities and most frequent confusions per protocol."""
+    lines = []
+    for protocol in protocols:
+        row = next((r for r in records if r["protocol"] == protocol and r["system"] == system and "per_class_f1" in r), None)
+        if row is None:
+            continue
+        weakest = sorted(row["per_class_f1"].items(), key=lambda item: item[1])[:count]
+        confusions = "; ".join(f"{c['truth']} → {c['decided']} {c['windows']}" for c in row["confusions"])
+        lines.append(f"\n{protocol} `{system}`, lowest per-activity F1: "
+                     + ", ".join(f"{activity} {value:.2f}" for activity, value in weakest)
+                     + (f". Most frequent confusions (truth → decided, windows): {confusions}." if confusions else "."))  # fmt: skip
+    return lines
+
+
+def _hour_lines(records: list[dict]) -> list[str]:
+    row = next((r for r in records if r["protocol"] == "analyze-1h"), None)
+    if row is None:
+        return []
+    statuses = ", ".join(f"{count} {status}" for status, count in sorted(row["explanations"].items()))
+    return [f"**One hour of recording, end to end** (`{row['system']}` on the first {row['recording_min']} minutes of "
+            f"held-out subject {row['subject']}, 5 placements, empty response cache): **{row['seconds']:.1f} s** for "
+            f"{row['windows']} windows and {row['segments']} segments, including loading the pack and the model and "
+            f"writing the report; {row['llm_calls']} LLM calls, {row['tokens']} tokens; segment explanations: "
+            f"{statuses}.", ""]  # fmt: skip
 
 
 def _posture_flag_line(records: list[dict]) -> list[str]:

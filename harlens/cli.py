@@ -92,9 +92,10 @@ def data_activities(vocabulary: Optional[Path] = typer.Option(None, help="extra 
 def data_export_demo(
     out: Path = typer.Option(Path("demo-output/dsads_p8_continuous.csv"), help="CSV to write"),
     subject: str = typer.Option("p8", help="DSADS subject"),
+    minutes: Optional[float] = typer.Option(None, help="keep only the first MINUTES (default: all 95)"),
 ) -> None:
     """Join one DSADS subject's segments in recorded order into a timestamped CSV (a 'user file')."""
-    console.print(f"wrote {data_commands.export_continuous_dsads(subject, out)}")
+    console.print(f"wrote {data_commands.export_continuous_dsads(subject, out, minutes=minutes)}")
 
 
 @app.command("build")

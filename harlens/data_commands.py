@@ -176,12 +176,17 @@ def show_activities(extra: Path | None) -> Table:
     return table
 
 
-def export_continuous_dsads(subject: str, out: Path, root: Path | None = None) -> Path:
-    """One DSADS subject's 19 activity recordings joined in recorded order as a timestamped CSV."""
+def export_continuous_dsads(subject: str, out: Path, root: Path | None = None, minutes: float | None = None) -> Path:
+    """One DSADS subject's 19 activity recordings joined in recorded order as a timestamped CSV (only the
+    first `minutes` when given: a recording of a chosen length for timing `harlens analyze`)."""
     recordings = load_dsads(subjects=(subject,), root=root)
     samples = np.concatenate([r.samples for r in recordings])
     labels = np.concatenate([np.full(r.n_samples, labelled_activities(r)[0], dtype=object) for r in recordings])
     rate = recordings[0].meta.sampling_rate_hz
+    if minutes is not None:
+        if not 0 < minutes * 60 * rate <= len(samples):
+            raise ValueError(f"minutes must be in (0, {len(samples) / rate / 60:.1f}] for DSADS subject {subject}, got {minutes}")
+        samples, labels = samples[: round(minutes * 60 * rate)], labels[: round(minutes * 60 * rate)]
     times = DEMO_START + pd.to_timedelta(np.arange(len(samples)) / rate, unit="s")
     columns = [c.replace(".", "_") for c in recordings[0].meta.channels]
     frame = pd.DataFrame(samples, columns=columns)

@@ -106,3 +106,15 @@ def test_cli_protocol_and_inspect_of_an_exported_user_csv(tmp_path):
     bad.write_text("timestamp,ax,ay,az\n0,0,0,1\n0.02,0,zz,1\n")
     failed = runner.invoke(app, ["data", "inspect", str(bad)])
     assert failed.exit_code == 2 and "line 3" in failed.output and "non-numeric" in failed.output
+
+
+def test_export_demo_keeps_the_first_minutes_and_refuses_more_than_recorded(tmp_path):
+    require_dataset("dsads")
+    runner = CliRunner()
+    csv = tmp_path / "p8_2min.csv"
+    assert runner.invoke(app, ["data", "export-demo", "--out", str(csv), "--minutes", "2"]).exit_code == 0
+    inspected = runner.invoke(app, ["data", "inspect", str(csv)])
+    assert inspected.exit_code == 0 and "120.0 s" in inspected.output, inspected.output
+    too_long = runner.invoke(app, ["data", "export-demo", "--out", str(tmp_path / "x.csv"), "--minutes", "96"])
+    assert too_long.exit_code == 2 and "minutes must be in (0, 95.0]" in too_long.output
+    assert not (tmp_path / "x.csv").exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.suite import README_END, README_START, bootstrap_ci, markdown_table, update_readme
+from benchmarks.suite import README_END, README_START, bootstrap_ci, class_report, markdown_table, update_readme
 
 RESULT = {
     "command": "harlens bench", "generated_at": "2026-11-24T00:00:00+00:00", "seconds": 60.0, "skipped": {"pamap2-zsl": "absent"},
@@ -64,3 +64,32 @@ def test_reused_packs_are_stated_with_their_build_time():
     table = markdown_table({**RESULT, "records": records})
     assert "1 of 2 packs were reused" in table and "took 3.0 min" in table
     assert "reused" not in markdown_table(RESULT)
+
+
+def test_class_report_names_each_activitys_f1_and_the_commonest_confusions_first():
+    truth = np.array(["walk"] * 4 + ["flat"] * 4 + ["sit"] * 2)
+    predicted = np.array(["flat", "flat", "flat", "walk", "flat", "flat", "flat", "flat", "sit", "walk"])
+    report = class_report(truth, predicted, confusions=2)
+    assert report["per_class_f1"] == {"flat": round(8 / 11, 4), "sit": round(2 / 3, 4), "walk": round(1 / 3, 4)}
+    assert report["confusions"] == [{"truth": "walk", "decided": "flat", "windows": 3},
+                                    {"truth": "sit", "decided": "walk", "windows": 1}]  # fmt: skip
+
+
+def test_weakest_activities_are_listed_under_the_cross_subject_table_only_when_recorded():
+    assert "lowest per-activity F1" not in markdown_table(RESULT)
+    report = {"per_class_f1": {"sitting": 1.0, "walking": 0.47, "standing": 0.87},
+              "confusions": [{"truth": "walking", "decided": "walking_treadmill_flat", "windows": 31}]}
+    records = [{**r, **report} if r["protocol"] == "dsads-xsub" else r for r in RESULT["records"]]
+    table = markdown_table({**RESULT, "records": records})
+    assert ("dsads-xsub `harlens-evidence`, lowest per-activity F1: walking 0.47, standing 0.87, sitting 1.00. Most "
+            "frequent confusions (truth → decided, windows): walking → walking_treadmill_flat 31.") in table
+
+
+def test_the_hour_analysis_line_states_its_time_and_explanation_outcomes():
+    assert "One hour of recording" not in markdown_table(RESULT)
+    hour = {"protocol": "analyze-1h", "system": "harlens analyze --llm local", "subject": "p8", "recording_min": 60,
+            "windows": 720, "seconds": 41.26, "llm_calls": 9, "tokens": 4321, "segments": 23,
+            "explanations": {"verified": 1, "template": 22}, "macro_f1": 0.9}
+    table = markdown_table({**RESULT, "records": [*RESULT["records"], hour]})
+    assert "first 60 minutes of held-out subject p8" in table and "**41.3 s** for 720 windows and 23 segments" in table
+    assert "segment explanations: 22 template, 1 verified." in table
