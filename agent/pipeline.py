@@ -224,8 +224,7 @@ class Analyzer:
         kept = [segment.activity] + [a for a in sets.activities if a != segment.activity]
         kept = kept[: self.components.fusion.settings.max_candidates]
         candidates = CandidateSet(activities=kept, probabilities=[float(mean[activities.index(a)]) for a in kept])
-        with np.errstate(all="ignore"):
-            features = np.nanmedian(evidence.features[rows], axis=0)
+        features = column_medians(evidence.features[rows])
         counts = self.neighbour_counts(evidence, rows)
         scale = len(rows)
         per_window = Counter({a: int(round(c / scale)) for a, c in counts.items()})
@@ -306,6 +305,15 @@ def switch_cost(expected_bout_s: float, stride_s: float, n_activities: int) -> f
         return 0.0
     p = min(stride_s / expected_bout_s, 0.5)
     return float(np.log((1 - p) / p * (n_activities - 1)))
+
+
+def column_medians(values: np.ndarray) -> np.ndarray:
+    """Median of each column over its finite values; NaN (without numpy's all-NaN warning) for a column
+    with none, as for the channels of a placement the recording lacks."""
+    out = np.full(values.shape[1], np.nan)
+    present = np.isfinite(values).any(axis=0)
+    out[present] = np.nanmedian(values[:, present], axis=0)
+    return out
 
 
 def _checked_breaks(windows: Windows, breaks: np.ndarray | None) -> np.ndarray:

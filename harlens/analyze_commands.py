@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sklearn.metrics import accuracy_score, f1_score
 
 from agent.decide import DecisionSettings, Policy
@@ -20,12 +20,71 @@ from agent.llm.base import LLMBackend
 from agent.llm.cache import ResponseCache
 from agent.pipeline import Analysis, Analyzer, AnalyzerSettings
 from harlens.pack import PackError, open_pack, require_channels
+from recordings.channels import Channel
 from recordings.errors import RecordingError
 from recordings.io import read_recording
+from recordings.recording import Gap
 from recordings.signal import repair_gaps, resample
 from recordings.windows import Windows, concat_windows, make_windows
 
 DEFAULT_POLICY: Policy = "evidence"  # chosen by measurement: see README "Results" and the #6 closing note
+
+
+class Coverage(BaseModel):
+    """What of the recording the analysis could use: a reviewer reads this before trusting the timeline."""
+
+    recording_s: float
+    analysed_s: float = Field(description="seconds inside at least one analysed window")
+    placements_used: list[str]
+    placements_missing: list[str] = Field(description="placements the pack was built with that the file lacks")
+    channels_missing: list[str] = Field(description="the pack's channels the file lacks, placements missing included")
+    gaps: list[Gap] = Field(description="stretches without valid samples: 'split' ones are not analysed")
+
+    def warnings(self) -> list[str]:
+        """Sentences for the report and the terminal; empty when the file gave the pack everything."""
+        out = []
+        if self.placements_missing:
+            out.append(f"The pack was built with {len(self.placements_used) + len(self.placements_missing)} placements; this "
+                       f"file has {', '.join(self.placements_used)} and lacks {', '.join(self.placements_missing)}. "
+                       "Decisions rest on the placements present; expect lower accuracy than the pack's benchmarks.")  # fmt: skip
+        elif self.channels_missing:
+            out.append(f"The file lacks {len(self.channels_missing)} of the pack's channels "
+                       f"({', '.join(self.channels_missing[:6])}{'…' if len(self.channels_missing) > 6 else ''}); "
+                       "features of those channels are not used.")  # fmt: skip
+        split = [g for g in self.gaps if g.action == "split"]
+        if split:
+            shown = ", ".join(f"{_clock(g.start_s)} ({g.duration_s:.1f} s)" for g in split[:5])
+            out.append(f"{len(split)} gap(s) without valid samples, not analysed: {shown}{' …' if len(split) > 5 else ''}.")
+        filled = [g for g in self.gaps if g.action == "interpolated"]
+        if filled:
+            out.append(f"{len(filled)} short gap(s), {sum(g.duration_s for g in filled):.1f} s in all, were interpolated.")
+        if self.recording_s - self.analysed_s > 1.0:
+            out.append(f"{self.analysed_s / 60:.1f} of the recording's {self.recording_s / 60:.1f} minutes lie in analysed "
+                       "windows (gaps, and pieces shorter than a window, are left out).")  # fmt: skip
+        return out
+
+
+def coverage_of(recording, pieces, windows: Windows, pack_channels: list[str]) -> Coverage:
+    present = set(recording.meta.channels)
+    placements = list(dict.fromkeys(Channel.parse(c).placement for c in pack_channels))
+    used = [p for p in placements if any(Channel.parse(c).placement == p for c in present)]
+    return Coverage(
+        recording_s=round(float(recording.n_samples / recording.meta.sampling_rate_hz), 2),
+        analysed_s=_union_seconds(windows.start_s, windows.window_s),
+        placements_used=used,
+        placements_missing=[p for p in placements if p not in used],
+        channels_missing=[c for c in pack_channels if c not in present],
+        gaps=list(pieces[0].meta.gaps),
+    )
+
+
+def _union_seconds(starts: np.ndarray, length: float) -> float:
+    """Total length of the union of the intervals [start, start + length)."""
+    total, covered_to = 0.0, -np.inf
+    for start in np.sort(np.asarray(starts, dtype=float)):
+        total += length - max(0.0, min(length, covered_to - start))
+        covered_to = max(covered_to, start + length)
+    return float(total)
 
 
 @dataclass
@@ -35,6 +94,7 @@ class PreparedRecording:
     recording_id: str
     signal: np.ndarray  # (T,) acceleration magnitude of the first placement, for the plot
     signal_times: np.ndarray
+    coverage: Coverage
 
 
 def prepare(path: Path, components) -> PreparedRecording:
@@ -57,7 +117,8 @@ def prepare(path: Path, components) -> PreparedRecording:
     windows = concat_windows(parts) if len(parts) > 1 else parts[0]
     first = [c for c in recording.meta.channels if c.endswith(".acc.x")][:1]
     signal, times = _magnitude(recording, first[0].rsplit(".", 1)[0] if first else None)
-    return PreparedRecording(windows, np.array(breaks), path.name, signal, times)
+    coverage = coverage_of(recording, pieces, windows, list(components.channels))
+    return PreparedRecording(windows, np.array(breaks), path.name, signal, times, coverage)
 
 
 def _magnitude(recording, prefix: str | None, points: int = 4000) -> tuple[np.ndarray, np.ndarray]:
@@ -129,6 +190,7 @@ def write_outputs(out: Path, analysis: Analysis, score: Agreement | None, prepar
                  "flags": s.flags, "explanation_status": _status(analysis, s.index)}
                 for s in analysis.segments]  # fmt: skip
     paths["timeline.json"].write_text(json.dumps({"recording": analysis.recording, "segments": timeline,
+                                                  "coverage": prepared.coverage.model_dump(mode="json"),
                                                   "agreement": score.model_dump() if score else None}, indent=1))  # fmt: skip
     with paths["timeline.csv"].open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -137,7 +199,7 @@ def write_outputs(out: Path, analysis: Analysis, score: Agreement | None, prepar
             writer.writerow([f"{row['start_s']:.2f}", f"{row['end_s']:.2f}", row["activity"], row["confidence"], ";".join(row["flags"])])
     paths["durations.json"].write_text(json.dumps(analysis.durations_s, indent=1))
     paths["trace.json"].write_text(analysis.trace.model_dump_json(indent=1))
-    paths["report.md"].write_text(markdown_report(analysis, score), encoding="utf-8")
+    paths["report.md"].write_text(markdown_report(analysis, score, prepared.coverage), encoding="utf-8")
     paths["report.html"].write_text(html_report(analysis, score, prepared), encoding="utf-8")
     return paths
 
@@ -147,7 +209,7 @@ def _status(analysis: Analysis, segment: int) -> str:
     return explanation.status if explanation else "-"
 
 
-def markdown_report(analysis: Analysis, score: Agreement | None) -> str:
+def markdown_report(analysis: Analysis, score: Agreement | None, coverage: Coverage | None = None) -> str:
     totals = analysis.trace.totals
     lines = [f"# harlens report: {analysis.recording}", "",
              f"{totals.windows} windows of {analysis.window_s:g} s; backend: {analysis.trace.backend or 'none'}; "
@@ -156,6 +218,8 @@ def markdown_report(analysis: Analysis, score: Agreement | None) -> str:
     if score:
         lines += [f"Agreement with the labels in the file: accuracy {score.accuracy:.3f}, macro-F1 {score.macro_f1:.3f} "
                   f"over {score.labelled_windows} labelled windows.", ""]  # fmt: skip
+    if coverage and coverage.warnings():
+        lines += ["## Data coverage", ""] + [f"- {warning}" for warning in coverage.warnings()] + [""]
     lines += ["## Minutes per activity", "", "| activity | minutes |", "|---|---:|"]
     lines += [f"| {a} | {s / 60:.1f} |" for a, s in analysis.durations_s.items()]
     lines += ["", "## Timeline", "", "| # | start | end | activity | confidence | flags | explanation |", "|---:|---:|---:|---|---:|---|---|"]
@@ -209,7 +273,8 @@ def timeline_svg(analysis: Analysis, prepared: PreparedRecording, width: int = 1
 
 
 def html_report(analysis: Analysis, score: Agreement | None, prepared: PreparedRecording) -> str:
-    body = markdown_report(analysis, score)
+    body = markdown_report(analysis, score, prepared.coverage)
+    coverage = "".join(f"<li>{html.escape(w)}</li>" for w in prepared.coverage.warnings())
     rows = "".join(f"<tr><td>{s.index}</td><td>{_clock(s.start_s)}</td><td>{_clock(s.end_s)}</td>"
                    f"<td style='background:{_colour(s.activity)}'>{html.escape(s.activity)}</td><td>{s.confidence:.2f}</td>"
                    f"<td>{html.escape(', '.join(s.flags))}</td></tr>" for s in analysis.segments)  # fmt: skip
@@ -219,12 +284,13 @@ def html_report(analysis: Analysis, score: Agreement | None, prepared: PreparedR
         + "".join(f"<tr><td>{r.id}</td><td>{html.escape(r.statement)}</td></tr>" for r in e.evidence.rows) + "</table>"
         for s in analysis.segments if (e := analysis.explanation_for(s.index))
     )  # fmt: skip
-    summary = html.escape(body.split("## Minutes per activity")[0].split("\n", 2)[-1])
+    summary = html.escape(body.split("\n## ")[0].split("\n", 2)[-1])  # the lines above the first section
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>harlens: {html.escape(analysis.recording)}</title>"
             "<style>body{font-family:sans-serif;max-width:1150px;margin:auto}td,th{padding:2px 8px;border-bottom:1px solid #ddd}"
             "table{border-collapse:collapse}</style></head><body>"
             f"<h1>harlens report: {html.escape(analysis.recording)}</h1><p>{summary}</p>"
-            f"<h2>Signal and timeline</h2>{timeline_svg(analysis, prepared)}"
+            + (f"<h2>Data coverage</h2><ul>{coverage}</ul>" if coverage else "")
+            + f"<h2>Signal and timeline</h2>{timeline_svg(analysis, prepared)}"
             "<h2>Minutes per activity</h2><table>" + "".join(f"<tr><td>{html.escape(a)}</td><td>{s / 60:.1f}</td></tr>"
                                                              for a, s in analysis.durations_s.items()) + "</table>"
             f"<h2>Timeline</h2><table><tr><th>#</th><th>start</th><th>end</th><th>activity</th><th>confidence</th><th>flags</th></tr>{rows}</table>"
@@ -247,8 +313,12 @@ def explain_at(recording: Path, pack: Path, at_s: float, llm: str = "none", mode
     return float(starts[index]), candidates, explanation
 
 
-def print_summary(console, analysis: Analysis, score: Agreement | None, out: Path | None, explanations: int = 0) -> None:
+def print_summary(console, analysis: Analysis, score: Agreement | None, out: Path | None, explanations: int = 0,
+                  coverage: Coverage | None = None) -> None:  # fmt: skip
     from rich.table import Table
+
+    for warning in coverage.warnings() if coverage else []:
+        console.print(f"[yellow]coverage:[/] {warning}", highlight=False)
 
     table = Table(title=f"timeline of {analysis.recording}")
     for column in ("#", "start", "end", "activity", "confidence", "flags"):

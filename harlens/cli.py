@@ -178,9 +178,9 @@ def analyze(
     from harlens import analyze_commands as commands
 
     with console.status("analysing") as status:
-        analysis, score, _ = commands.run_analysis(recording, pack, llm, model, policy, out, note, explain_limit,
-                                                   progress=status.update)  # fmt: skip
-    commands.print_summary(console, analysis, score, out)
+        analysis, score, prepared = commands.run_analysis(recording, pack, llm, model, policy, out, note, explain_limit,
+                                                          progress=status.update)  # fmt: skip
+    commands.print_summary(console, analysis, score, out, coverage=prepared.coverage)
 
 
 @app.command("explain")

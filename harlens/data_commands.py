@@ -214,7 +214,7 @@ def run_demo(out: Path, console: Console, pack: Path = Path("packs/dsads-xsub"))
     console.print(f"held-out subject p8 written as one continuous user CSV: {csv}")
     console.print(inspect_recording(csv))
     with console.status("analysing with the bundled SmolLM2 model") as status:
-        analysis, score, _ = run_analysis(csv, pack, llm="local", out=out / "analysis",
-                                          progress=status.update)  # fmt: skip
-    print_summary(console, analysis, score, out / "analysis", explanations=2)
+        analysis, score, prepared = run_analysis(csv, pack, llm="local", out=out / "analysis",
+                                                 progress=status.update)  # fmt: skip
+    print_summary(console, analysis, score, out / "analysis", explanations=2, coverage=prepared.coverage)
     console.print(f"demo finished in {(time.perf_counter() - started) / 60:.1f} min")

@@ -61,6 +61,32 @@ def test_analyze_without_llm_writes_every_output_and_agrees_with_the_labels(pack
     assert trace["totals"]["llm_calls"] == 0 and len(trace["windows"]) == 1140
     assert all(e["explanation"]["verification"]["passed"] for e in trace["explanations"])
     assert "<svg" in (out / "report.html").read_text() and "Minutes per activity" in (out / "report.md").read_text()
+    assert timeline["coverage"]["placements_missing"] == [] and timeline["coverage"]["gaps"] == []
+    assert "Data coverage" not in (out / "report.md").read_text()  # the file gave the pack everything
+
+
+def test_missing_placements_and_a_gap_are_reported_not_hidden(pack, p8_csv, tmp_path):
+    """Ten minutes of p8 with the torso only and 16 s without valid samples at 2:00."""
+    import numpy as np
+
+    frame = pd.read_csv(p8_csv).iloc[:15000]
+    frame = frame[["timestamp", *[c for c in frame.columns if c.startswith("torso_")], "activity"]].copy()
+    frame.iloc[3000:3400, 1:4] = np.nan
+    csv = tmp_path / "torso_gap.csv"
+    frame.to_csv(csv, index=False)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["analyze", str(csv), "--pack", str(pack), "--out", str(out), "--llm", "none"])
+    assert result.exit_code == 0, result.output
+    assert "lacks wrist_right, wrist_left, thigh_right, thigh_left" in result.output and "0:02:00 (16.0 s)" in result.output
+    timeline = json.loads((out / "timeline.json").read_text())
+    coverage = timeline["coverage"]
+    assert coverage["placements_used"] == ["torso"] and len(coverage["placements_missing"]) == 4
+    assert [(g["start_s"], round(g["duration_s"]), g["action"]) for g in coverage["gaps"]] == [(120.0, 16, "split")]
+    assert coverage["analysed_s"] <= coverage["recording_s"] - 16
+    assert not any(s["start_s"] < 136.0 and s["end_s"] > 120.0 for s in timeline["segments"])  # nothing spans the gap
+    report = (out / "report.md").read_text()
+    assert "## Data coverage" in report and "expect lower accuracy" in report
+    assert "<h2>Data coverage</h2>" in (out / "report.html").read_text()
 
 
 def _shown_texts_pass(analysis, phrases):

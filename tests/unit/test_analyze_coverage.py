@@ -1,0 +1,48 @@
+"""What `harlens analyze` tells a reviewer about the data it could not use."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harlens.analyze_commands import Coverage, _union_seconds
+from recordings.recording import Gap
+
+
+def _coverage(**changes) -> Coverage:
+    base = dict(recording_s=600.0, analysed_s=600.0, placements_used=["torso", "thigh_left"], placements_missing=[],
+                channels_missing=[], gaps=[])  # fmt: skip
+    return Coverage(**(base | changes))
+
+
+def test_a_complete_file_has_no_warnings():
+    assert _coverage().warnings() == []
+
+
+def test_missing_placements_name_both_sides_and_the_consequence():
+    (warning,) = _coverage(placements_missing=["wrist_left"], channels_missing=["wrist_left.acc.x"]).warnings()
+    assert "built with 3 placements" in warning and "has torso, thigh_left and lacks wrist_left" in warning
+    assert "expect lower accuracy" in warning
+
+
+def test_missing_channels_of_present_placements_are_named():
+    (warning,) = _coverage(channels_missing=[f"torso.gyro.{a}" for a in "xyz"]).warnings()
+    assert "lacks 3 of the pack's channels (torso.gyro.x, torso.gyro.y, torso.gyro.z)" in warning
+
+
+def test_gaps_say_where_how_long_and_what_was_done():
+    gaps = [Gap(start_s=125.0, duration_s=16.0, action="split"), Gap(start_s=300.0, duration_s=0.2, action="interpolated")]
+    warnings = _coverage(gaps=gaps, analysed_s=580.0).warnings()
+    assert warnings[0] == "1 gap(s) without valid samples, not analysed: 0:02:05 (16.0 s)."
+    assert warnings[1] == "1 short gap(s), 0.2 s in all, were interpolated."
+    assert warnings[2].startswith("9.7 of the recording's 10.0 minutes lie in analysed windows")
+
+
+@pytest.mark.parametrize(("starts", "length", "expected"), [
+    ([0, 5, 10], 5.0, 15.0),  # back to back
+    ([0, 2.5, 5], 5.0, 10.0),  # half overlapping
+    ([10, 0], 5.0, 10.0),  # apart, unsorted
+    ([], 5.0, 0.0),
+])  # fmt: skip
+def test_union_seconds_counts_overlaps_once(starts, length, expected):
+    assert _union_seconds(np.array(starts, dtype=float), length) == pytest.approx(expected)
