@@ -266,14 +266,14 @@ def run_hour_analysis(settings: BenchSettings) -> dict:
     from harlens.analyze_commands import run_analysis
     from harlens.data_commands import export_continuous_dsads
 
-    ensure_pack("dsads-xsub", None, settings)
+    pack = pack_folder("dsads-xsub", None, settings)
+    reuse_or_rebuild("dsads-xsub", pack, progress=settings.progress, encoder_epochs=settings.encoder_epochs)
     llm = "local" if settings.llm else "none"
     with tempfile.TemporaryDirectory(prefix="harlens-bench-hour-") as folder:
         csv = export_continuous_dsads(HOUR_SUBJECT, Path(folder) / f"{HOUR_SUBJECT}_first_hour.csv", minutes=60)
         settings.progress(f"timing `harlens analyze {csv.name} --llm {llm}` (one hour, 5 placements)")
         started = time.perf_counter()
-        analysis, score, _ = run_analysis(csv, pack_folder("dsads-xsub", None, settings), llm=llm,
-                                          out=Path(folder) / "analysis")  # fmt: skip
+        analysis, score, _ = run_analysis(csv, pack, llm=llm, out=Path(folder) / "analysis")
         seconds = time.perf_counter() - started
     totals = analysis.trace.totals
     record = {"protocol": "analyze-1h", "system": f"harlens analyze --llm {llm}", "subject": HOUR_SUBJECT,

@@ -38,6 +38,7 @@ class Coverage(BaseModel):
     placements_used: list[str]
     placements_missing: list[str] = Field(description="placements the pack was built with that the file lacks")
     channels_missing: list[str] = Field(description="the pack's channels the file lacks, placements missing included")
+    placements_ignored: list[str] = Field(default_factory=list, description="the file's placements the pack does not know")
     gaps: list[Gap] = Field(description="stretches without valid samples: 'split' ones are not analysed")
 
     def warnings(self) -> list[str]:
@@ -51,6 +52,9 @@ class Coverage(BaseModel):
             out.append(f"The file lacks {len(self.channels_missing)} of the pack's channels "
                        f"({', '.join(self.channels_missing[:6])}{'…' if len(self.channels_missing) > 6 else ''}); "
                        "features of those channels are not used.")  # fmt: skip
+        if self.placements_ignored:
+            out.append(f"The file's {', '.join(self.placements_ignored)} signals are not used: the pack was not built "
+                       "with that placement.")  # fmt: skip
         split = [g for g in self.gaps if g.action == "split"]
         if split:
             shown = ", ".join(f"{_clock(g.start_s)} ({g.duration_s:.1f} s)" for g in split[:5])
@@ -67,13 +71,15 @@ class Coverage(BaseModel):
 def coverage_of(recording, pieces, windows: Windows, pack_channels: list[str]) -> Coverage:
     present = set(recording.meta.channels)
     placements = list(dict.fromkeys(Channel.parse(c).placement for c in pack_channels))
-    used = [p for p in placements if any(Channel.parse(c).placement == p for c in present)]
+    in_file = list(dict.fromkeys(Channel.parse(c).placement for c in recording.meta.channels))
+    used = [p for p in placements if p in in_file]
     return Coverage(
         recording_s=round(float(recording.n_samples / recording.meta.sampling_rate_hz), 2),
         analysed_s=_union_seconds(windows.start_s, windows.window_s),
         placements_used=used,
         placements_missing=[p for p in placements if p not in used],
         channels_missing=[c for c in pack_channels if c not in present],
+        placements_ignored=[p for p in in_file if p not in placements],
         gaps=list(pieces[0].meta.gaps),
     )
 

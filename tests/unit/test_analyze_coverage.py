@@ -30,6 +30,11 @@ def test_missing_channels_of_present_placements_are_named():
     assert "lacks 3 of the pack's channels (torso.gyro.x, torso.gyro.y, torso.gyro.z)" in warning
 
 
+def test_placements_the_pack_does_not_know_are_said_to_be_unused():
+    (warning,) = _coverage(placements_ignored=["ankle_left"]).warnings()
+    assert warning == "The file's ankle_left signals are not used: the pack was not built with that placement."
+
+
 def test_gaps_say_where_how_long_and_what_was_done():
     gaps = [Gap(start_s=125.0, duration_s=16.0, action="split"), Gap(start_s=300.0, duration_s=0.2, action="interpolated")]
     warnings = _coverage(gaps=gaps, analysed_s=580.0).warnings()
