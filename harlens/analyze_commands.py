@@ -316,7 +316,15 @@ def explain_at(recording: Path, pack: Path, at_s: float, llm: str = "none", mode
                              path=recording, fix="pass --at within the recording")  # fmt: skip
     index = int(inside[0]) if inside.size else int(np.argmin(np.abs(starts - at_s)))
     candidates, explanation = analyzer.explain_window(prepared.windows, index)
-    return float(starts[index]), candidates, explanation
+    return float(starts[index]), candidates, explanation, None if inside.size else _outside_note(at_s, prepared, starts[index])
+
+
+def _outside_note(at_s: float, prepared: PreparedRecording, shown_s: float) -> str:
+    """Why no window contains `at_s` (a gap, or the tail shorter than a window), and which one is shown."""
+    gap = next((g for g in prepared.coverage.gaps if g.action == "split" and g.start_s <= at_s < g.start_s + g.duration_s), None)
+    where = (f"falls in a gap without valid samples ({_clock(gap.start_s)}, {gap.duration_s:.1f} s)" if gap
+             else "is in no analysed window")  # fmt: skip
+    return f"{at_s:g} s {where}; showing the nearest window, which starts at {shown_s:g} s"
 
 
 def print_summary(console, analysis: Analysis, score: Agreement | None, out: Path | None, explanations: int = 0,
@@ -362,7 +370,9 @@ def print_evidence(console, explanation) -> None:
         console.print(f"  (rejected by the verifier: {len(explanation.rejected)} LLM text(s))")
 
 
-def print_explanation(console, start_s: float, candidates, explanation) -> None:
+def print_explanation(console, start_s: float, candidates, explanation, note: str | None = None) -> None:
+    if note:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
     listed = ", ".join(f"{a} {p:.2f}" for a, p in zip(candidates.activities, candidates.probabilities))
     console.print(f"window starting at {start_s:g} s — candidates: {listed}")
     print_evidence(console, explanation)

@@ -197,8 +197,8 @@ def explain(
     from harlens import analyze_commands as commands
 
     with console.status("explaining"):
-        start, candidates, explanation = commands.explain_at(recording, pack, at, llm, model, note)
-    commands.print_explanation(console, start, candidates, explanation)
+        start, candidates, explanation, outside = commands.explain_at(recording, pack, at, llm, model, note)
+    commands.print_explanation(console, start, candidates, explanation, outside)
 
 
 @app.command("bench")

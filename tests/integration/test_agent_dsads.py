@@ -87,6 +87,9 @@ def test_missing_placements_and_a_gap_are_reported_not_hidden(pack, p8_csv, tmp_
     report = (out / "report.md").read_text()
     assert "## Data coverage" in report and "expect lower accuracy" in report
     assert "<h2>Data coverage</h2>" in (out / "report.html").read_text()
+    explained = CliRunner().invoke(app, ["explain", str(csv), "--pack", str(pack), "--at", "125", "--llm", "none"])
+    assert explained.exit_code == 0, explained.output
+    assert "125 s falls in a gap without valid samples (0:02:00, 16.0 s); showing the nearest window" in explained.output
 
 
 def _shown_texts_pass(analysis, phrases):
