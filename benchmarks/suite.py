@@ -16,7 +16,9 @@ Systems, all scored on the protocol's test subjects, per window unless the name 
 - `encoder:<configuration>` (zero-shot protocols): the seven study configurations, read from the
   `harlens eval encoders` report when it exists (training them all takes hours; see that command).
 The default policy's records also carry per-activity F1 and the most frequent confusions. When dsads-xsub
-runs, `harlens analyze` is timed end to end on one hour of held-out subject p8 (the issue's 60 s bar).
+runs, its test windows are also decided from one placement at a time (by the full pack and by a pack built
+for that placement), and `harlens analyze` is timed end to end on one hour of held-out subject p8 (the
+issue's 60 s bar).
 Packs are built once into `--packs` and reused while their manifest verifies.
 """
 
@@ -89,8 +91,9 @@ def machine() -> dict:
             "platform": platform.platform()}  # fmt: skip
 
 
-def pack_folder(protocol: str, fold: int | None, settings: BenchSettings) -> Path:
-    return settings.packs / (protocol + (f"-f{fold}" if fold is not None else "") + ("-quick" if settings.quick else ""))
+def pack_folder(protocol: str, fold: int | None, settings: BenchSettings, placement: str | None = None) -> Path:
+    return settings.packs / (protocol + (f"-f{fold}" if fold is not None else "") + (f"-{placement}" if placement else "")
+                             + ("-quick" if settings.quick else ""))  # fmt: skip
 
 
 def ensure_pack(protocol: str, fold: int | None, settings: BenchSettings):
@@ -254,6 +257,42 @@ def _auto_llm(base, components, protocol, evidence, sets, per_window, truth, sub
     return record
 
 
+SINGLE_PLACEMENTS = ("torso", "wrist_left", "thigh_right")  # a chest strap, a watch, a phone in a trouser pocket
+
+
+def run_single_placements(settings: BenchSettings) -> list[dict]:
+    """dsads-xsub's test windows with one placement's channels only, as from a single wearable: decided by
+    the 5-placement pack (the other placements missing) and by a pack built for that placement."""
+    from harlens.pack import placement_channels
+
+    split = load_split("dsads-xsub", None)
+    test = split.test
+    truth = np.asarray(test.label_names, dtype=object).astype(str)
+    order, breaks = _timeline_order(test)
+    full = open_pack(pack_folder("dsads-xsub", None, settings))[1]
+    records = []
+    for placement in SINGLE_PLACEMENTS:
+        only = test.select_channels(placement_channels(test.channels, (placement,)))
+        folder = pack_folder("dsads-xsub", None, settings, placement)
+        reused = reuse_or_rebuild("dsads-xsub", folder, progress=settings.progress, encoder_epochs=settings.encoder_epochs,
+                                  placements=(placement,))  # fmt: skip
+        manifest, own = open_pack(folder)
+        for pack, components in (("5-placement", full), ("placement", own)):
+            _, probabilities, _ = Analyzer(components, AnalyzerSettings(), protocol="dsads-xsub").score(only)
+            activities = np.asarray(components.activities)
+            per_window = activities[probabilities.argmax(1)]
+            cost = switch_cost(AnalyzerSettings().expected_bout_s, components.stride_s, len(activities))
+            smoothed = np.empty(len(only), dtype=object)
+            smoothed[order] = activities[smooth_decisions(np.log(probabilities[order] + 1e-12), cost, breaks)]
+            records.append({"protocol": "dsads-xsub-one-placement", "system": f"harlens-evidence, {pack} pack",
+                            "placement": placement, "pack": pack, "test_windows": len(only),
+                            "macro_f1": round(float(f1_score(truth, per_window, average="macro")), 4),
+                            "timeline_macro_f1": round(float(f1_score(truth, smoothed.astype(str), average="macro")), 4),
+                            **({"build_s": round(manifest.build_s, 1), "pack_reused": reused} if pack == "placement" else {})})  # fmt: skip
+            settings.progress(f"{placement} only, {pack} pack: macro-F1 {records[-1]['macro_f1']:.3f}")
+    return records
+
+
 HOUR_SUBJECT = "p8"
 
 
@@ -368,6 +407,7 @@ def run_bench(out: Path, settings: BenchSettings) -> dict:
         if spec.unseen_folds:
             records += encoder_study_records(settings.encoder_report, protocol)
     if "dsads-xsub" in settings.protocols and "dsads-xsub" not in skipped:
+        records += run_single_placements(settings)
         records.append(run_hour_analysis(settings))
     settings.progress("retrieval scale")
     from benchmarks.retrieval_scale import run_retrieval_scale
@@ -392,7 +432,8 @@ def _cell(values: list[float | None], digits: int = 3) -> str:
 
 
 def _reuse_note(records: list[dict]) -> str:
-    packs = {(r["protocol"], r.get("fold")): (r.get("pack_reused"), r.get("build_s")) for r in records if "pack_reused" in r}
+    packs = {(r["protocol"], r.get("fold"), r.get("placement")): (r.get("pack_reused"), r.get("build_s"))
+             for r in records if "pack_reused" in r}  # fmt: skip
     reused = [v for v in packs.values() if v[0]]
     if not reused:
         return ""
@@ -447,6 +488,7 @@ def markdown_table(result: dict) -> str:
                          ("unseen_macro_f1", "S", "U", "H", "macro_f1")) + " |")  # fmt: skip
         lines += _posture_flag_line(zsl)
         lines.append("")
+    lines += _single_placement_lines(records)
     lines += _hour_lines(records)
     scale = [r for r in records if r["protocol"] == "retrieval-scale"]
     if scale:
@@ -473,6 +515,22 @@ def _weakest_lines(records: list[dict], protocols: list[str], system: str = "har
                      + ", ".join(f"{activity} {value:.2f}" for activity, value in weakest)
                      + (f". Most frequent confusions (truth → decided, windows): {confusions}." if confusions else "."))  # fmt: skip
     return lines
+
+
+def _single_placement_lines(records: list[dict]) -> list[str]:
+    rows = [r for r in records if r["protocol"] == "dsads-xsub-one-placement"]
+    if not rows:
+        return []
+    lines = ["**One placement only** (dsads-xsub test windows with a single sensor's channels; macro-F1 per window, "
+             "and along the timeline in brackets):", "",
+             "| placement | 5-placement pack, the other placements missing | pack built for the placement |", "|---|---|---|"]  # fmt: skip
+    for placement in dict.fromkeys(r["placement"] for r in rows):
+        cells = []
+        for pack in ("5-placement", "placement"):
+            row = next((r for r in rows if r["placement"] == placement and r["pack"] == pack), None)
+            cells.append(f"{row['macro_f1']:.3f} ({row['timeline_macro_f1']:.3f})" if row else "–")
+        lines.append(f"| {placement} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def _hour_lines(records: list[dict]) -> list[str]:

@@ -39,6 +39,8 @@ class Coverage(BaseModel):
     placements_missing: list[str] = Field(description="placements the pack was built with that the file lacks")
     channels_missing: list[str] = Field(description="the pack's channels the file lacks, placements missing included")
     placements_ignored: list[str] = Field(default_factory=list, description="the file's placements the pack does not know")
+    protocol: str | None = Field(default=None, description="the pack's protocol, for the command that builds a "
+                                 "pack for the placements present")  # fmt: skip
     gaps: list[Gap] = Field(description="stretches without valid samples: 'split' ones are not analysed")
 
     def warnings(self) -> list[str]:
@@ -48,6 +50,10 @@ class Coverage(BaseModel):
             out.append(f"The pack was built with {len(self.placements_used) + len(self.placements_missing)} placements; this "
                        f"file has {', '.join(self.placements_used)} and lacks {', '.join(self.placements_missing)}. "
                        "Decisions rest on the placements present; expect lower accuracy than the pack's benchmarks.")  # fmt: skip
+            if self.protocol and self.placements_used:
+                command = f"harlens build --protocol {self.protocol}" + "".join(f" --placements {p}" for p in self.placements_used)
+                out.append(f"A pack built for these placements (`{command} --out NEW_FOLDER`) may do better: the README's "
+                           "one-placement table measures both on dsads-xsub.")  # fmt: skip
         elif self.channels_missing:
             out.append(f"The file lacks {len(self.channels_missing)} of the pack's channels "
                        f"({', '.join(self.channels_missing[:6])}{'…' if len(self.channels_missing) > 6 else ''}); "
@@ -68,7 +74,7 @@ class Coverage(BaseModel):
         return out
 
 
-def coverage_of(recording, pieces, windows: Windows, pack_channels: list[str]) -> Coverage:
+def coverage_of(recording, pieces, windows: Windows, pack_channels: list[str], protocol: str | None = None) -> Coverage:
     present = set(recording.meta.channels)
     placements = list(dict.fromkeys(Channel.parse(c).placement for c in pack_channels))
     in_file = list(dict.fromkeys(Channel.parse(c).placement for c in recording.meta.channels))
@@ -81,6 +87,7 @@ def coverage_of(recording, pieces, windows: Windows, pack_channels: list[str]) -
         channels_missing=[c for c in pack_channels if c not in present],
         placements_ignored=[p for p in in_file if p not in placements],
         gaps=list(pieces[0].meta.gaps),
+        protocol=protocol,
     )
 
 
@@ -103,7 +110,7 @@ class PreparedRecording:
     coverage: Coverage
 
 
-def prepare(path: Path, components) -> PreparedRecording:
+def prepare(path: Path, components, protocol: str | None = None) -> PreparedRecording:
     """Read, repair, resample to the pack's rate, keep the pack's channels, cut into the pack's windows."""
     recording, _ = read_recording(path)
     pieces = repair_gaps(recording)
@@ -123,7 +130,7 @@ def prepare(path: Path, components) -> PreparedRecording:
     windows = concat_windows(parts) if len(parts) > 1 else parts[0]
     first = [c for c in recording.meta.channels if c.endswith(".acc.x")][:1]
     signal, times = _magnitude(recording, first[0].rsplit(".", 1)[0] if first else None)
-    coverage = coverage_of(recording, pieces, windows, list(components.channels))
+    coverage = coverage_of(recording, pieces, windows, list(components.channels), protocol)
     return PreparedRecording(windows, np.array(breaks), path.name, signal, times, coverage)
 
 
@@ -181,7 +188,7 @@ def run_analysis(recording: Path, pack: Path, llm: str = "none", model: Path | N
     settings = AnalyzerSettings(decision=DecisionSettings(policy=policy), explain_limit=explain_limit, context=note)
     cache = ResponseCache(out / "llm-cache") if (out and backend) else None
     analyzer = Analyzer(components, settings, backend, cache=cache, progress=progress, protocol=manifest.protocol)
-    prepared = prepare(recording, components)
+    prepared = prepare(recording, components, manifest.protocol)
     analysis = analyzer.analyze(prepared.windows, prepared.recording_id, prepared.breaks)
     score = agreement(prepared.windows, analysis)
     if out:
@@ -308,7 +315,7 @@ def explain_at(recording: Path, pack: Path, at_s: float, llm: str = "none", mode
     manifest, components = open_pack(pack)
     backend = make_backend(llm, model)
     analyzer = Analyzer(components, AnalyzerSettings(context=note), backend, protocol=manifest.protocol)
-    prepared = prepare(recording, components)
+    prepared = prepare(recording, components, manifest.protocol)
     starts = prepared.windows.start_s
     inside = np.flatnonzero((starts <= at_s) & (at_s < starts + prepared.windows.window_s))
     if inside.size == 0 and not (starts.min() - prepared.windows.window_s <= at_s <= starts.max() + prepared.windows.window_s):

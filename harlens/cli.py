@@ -106,10 +106,13 @@ def build(
     fold: Optional[int] = typer.Option(None, help="zero-shot fold (dsads-zsl, pamap2-zsl)"),
     only: list[str] = typer.Option(list(COMPONENTS), help="components to build"),
     encoder_epochs: Optional[int] = typer.Option(None, help="override the encoder's training epochs (quick packs)"),
+    placements: list[str] = typer.Option([], help="only these placements' sensors (repeat the option), for "
+                                         "recordings that have only them; default: all"),
 ) -> None:
     """Build a reference pack: knowledge base, encoder and prototypes, retrieval indexes, fusion, manifest."""
     with console.status("building pack") as status:
-        manifest = build_pack(protocol, out, fold, tuple(only), progress=status.update, encoder_epochs=encoder_epochs)
+        manifest = build_pack(protocol, out, fold, tuple(only), progress=status.update, encoder_epochs=encoder_epochs,
+                              placements=tuple(placements) or None)  # fmt: skip
     for name, record in manifest.components.items():
         console.print(f"{name}: {record.build_s:.1f} s")
     console.print(f"pack {out} ({manifest.reference_windows} reference windows) built in {manifest.build_s:.1f} s")

@@ -54,6 +54,8 @@ class PackManifest(BaseModel):
     window_s: float
     stride_s: float
     reference_windows: int
+    placements: list[str] | None = Field(default=None, description="the placements the pack was restricted to "
+                                         "(`harlens build --placements`); None: all of the protocol's")  # fmt: skip
     components: dict[str, ComponentRecord]
     built_at: datetime
     build_s: float
@@ -116,10 +118,11 @@ def outdated_reason(path: str | Path, encoder_epochs: int | None = None) -> str 
     return f"its encoder was trained with other {', '.join(changed)} settings" if changed else None
 
 
-def stale_reason(path: str | Path, protocol: str, fold: int | None = None, encoder_epochs: int | None = None) -> str | None:
+def stale_reason(path: str | Path, protocol: str, fold: int | None = None, encoder_epochs: int | None = None,
+                 placements: tuple[str, ...] | None = None) -> str | None:  # fmt: skip
     """Why the folder does not hold a pack that a run reporting on the current code (the demo, the benchmarks)
-    may reuse: missing, unreadable or incomplete, built for another protocol or fold, or outdated. None when
-    it may be reused."""
+    may reuse: missing, unreadable or incomplete, built for another protocol, fold or placement set, or
+    outdated. None when it may be reused."""
     path = Path(path)
     if not (path / MANIFEST_FILE).is_file():
         return "there is no pack there yet"
@@ -129,26 +132,40 @@ def stale_reason(path: str | Path, protocol: str, fold: int | None = None, encod
         return str(error)
     if (manifest.protocol, manifest.fold) != (protocol, fold):
         return f"it was built for {manifest.protocol} fold {manifest.fold}, not {protocol} fold {fold}"
+    if manifest.placements != (list(placements) if placements else None):
+        return f"it was built for placements {manifest.placements or 'all'}, not {list(placements or []) or 'all'}"
     return outdated_reason(path, encoder_epochs)
 
 
 def reuse_or_rebuild(protocol: str, folder: str | Path, fold: int | None = None, *, progress=None,
-                     encoder_epochs: int | None = None) -> bool:  # fmt: skip
+                     encoder_epochs: int | None = None, placements: tuple[str, ...] | None = None) -> bool:  # fmt: skip
     """Keep the pack in `folder` when :func:`stale_reason` finds nothing, else delete the folder and build the
     pack again. Only for folders a run owns (the demo's, the benchmarks'): a user's pack is never deleted.
     True when the pack was reused."""
     import shutil
 
     folder = Path(folder)
-    reason = stale_reason(folder, protocol, fold, encoder_epochs)
+    reason = stale_reason(folder, protocol, fold, encoder_epochs, placements)
     if reason is None:
         return True
     if progress:
         progress(f"building the {protocol} pack in {folder}: {reason}")
     if folder.exists():
         shutil.rmtree(folder)
-    build_pack(protocol, folder, fold, progress=progress, encoder_epochs=encoder_epochs)
+    build_pack(protocol, folder, fold, progress=progress, encoder_epochs=encoder_epochs, placements=placements)
     return False
+
+
+def placement_channels(channels: list[str] | tuple[str, ...], placements: tuple[str, ...]) -> list[str]:
+    """The channels of the named placements, in the given channel order."""
+    from recordings.channels import Channel
+
+    available = list(dict.fromkeys(Channel.parse(c).placement for c in channels))
+    unknown = [p for p in placements if p not in available]
+    if unknown or not placements:
+        raise PackError(f"placements {list(placements)} are not all in the protocol's data, which has {available}; "
+                        "name one or more of those")  # fmt: skip
+    return [c for c in channels if Channel.parse(c).placement in set(placements)]
 
 
 def text_view_for(zero_shot: bool) -> str:
@@ -274,7 +291,8 @@ def open_pack(path: str | Path, verify: bool = True):
 
 def _rebuild_command(manifest: PackManifest) -> str:
     fold = "" if manifest.fold is None else f" --fold {manifest.fold}"
-    return f"harlens build --protocol {manifest.protocol}{fold} --out NEW_FOLDER"
+    placements = "".join(f" --placements {p}" for p in manifest.placements or [])
+    return f"harlens build --protocol {manifest.protocol}{fold}{placements} --out NEW_FOLDER"
 
 
 def build_pack(
@@ -284,8 +302,10 @@ def build_pack(
     components: tuple[str, ...] = COMPONENTS,
     progress=None,
     encoder_epochs: int | None = None,
+    placements: tuple[str, ...] | None = None,
 ) -> PackManifest:
-    """Build a reference pack from a protocol's reference split (test subjects are never read into it)."""
+    """Build a reference pack from a protocol's reference split (test subjects are never read into it);
+    `placements` restricts it to those sensors' channels, for recordings that have only them."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise PackError(f"{out} exists and is not empty; choose a new folder or delete it")
@@ -299,6 +319,8 @@ def build_pack(
     vocabulary = load_vocabulary()
     split = load_split(protocol, fold, vocabulary=vocabulary)
     reference = split.reference
+    if placements:
+        reference = reference.select_channels(placement_channels(reference.channels, tuple(placements)))
     out.mkdir(parents=True, exist_ok=True)
     records: dict[str, ComponentRecord] = {}
     steps = {
@@ -329,6 +351,7 @@ def build_pack(
         window_s=spec.window_s,
         stride_s=spec.stride_s,
         reference_windows=len(reference),
+        placements=list(placements) if placements else None,
         components=records,
         built_at=datetime.now(UTC),
         build_s=time.perf_counter() - started,

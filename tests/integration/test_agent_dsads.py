@@ -166,3 +166,26 @@ def test_analyze_refuses_a_pack_without_fusion(pack, p8_csv, tmp_path):
     (partial / "manifest.json").write_text(json.dumps(manifest))
     result = CliRunner().invoke(app, ["analyze", str(p8_csv), "--pack", str(partial), "--out", str(tmp_path / "o"), "--llm", "none"])
     assert result.exit_code == 2 and "full pack" in result.output
+
+
+def test_a_pack_built_for_one_placement_analyses_a_single_wearable_file(p8_csv, tmp_path):
+    """`harlens build --placements torso` keeps only the torso's channels; such a file then lacks nothing."""
+    folder = tmp_path / "torso-pack"
+    built = CliRunner().invoke(app, ["build", "--protocol", "dsads-xsub", "--placements", "torso", "--out", str(folder),
+                                     "--encoder-epochs", "2"])  # fmt: skip
+    assert built.exit_code == 0, built.output
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["placements"] == ["torso"] and all(c.startswith("torso.") for c in manifest["channels"])
+    frame = pd.read_csv(p8_csv).iloc[:15000]
+    csv = tmp_path / "torso.csv"
+    frame[["timestamp", *[c for c in frame.columns if c.startswith("torso_")], "activity"]].to_csv(csv, index=False)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["analyze", str(csv), "--pack", str(folder), "--out", str(out), "--llm", "none"])
+    assert result.exit_code == 0, result.output
+    timeline = json.loads((out / "timeline.json").read_text())
+    assert timeline["coverage"]["placements_used"] == ["torso"] and timeline["coverage"]["placements_missing"] == []
+    assert timeline["agreement"]["labelled_windows"] == 120
+    unknown = CliRunner().invoke(app, ["build", "--protocol", "dsads-xsub", "--placements", "ankle", "--out",
+                                       str(tmp_path / "never")])  # fmt: skip
+    assert unknown.exit_code == 2 and "has ['torso', 'wrist_right', 'wrist_left', 'thigh_right', 'thigh_left']" in unknown.output
+    assert not (tmp_path / "never").exists()

@@ -134,6 +134,7 @@ def test_runs_reuse_only_a_current_pack_of_their_protocol_and_say_why_not(zsl_pa
     assert "dsads-zsl fold 0, not dsads-xsub fold None" in stale_reason(zsl_pack, "dsads-xsub", None, encoder_epochs=2)
     assert "dsads-zsl fold 0, not dsads-zsl fold 1" in stale_reason(zsl_pack, "dsads-zsl", 1, encoder_epochs=2)
     assert "epochs" in stale_reason(zsl_pack, "dsads-zsl", 0, encoder_epochs=30)
+    assert "placements all, not ['torso']" in stale_reason(zsl_pack, "dsads-zsl", 0, 2, placements=("torso",))
     assert "no pack there" in stale_reason(tmp_path / "empty", "dsads-zsl", 0)
     edited = _with_edited_fusion(zsl_pack, tmp_path / "edited", lambda stored: stored.update(attribute_weight=-1.0))
     assert "files changed since the pack was built" in stale_reason(edited, "dsads-zsl", 0, encoder_epochs=2)

@@ -23,6 +23,8 @@ def test_missing_placements_name_both_sides_and_the_consequence():
     (warning,) = _coverage(placements_missing=["wrist_left"], channels_missing=["wrist_left.acc.x"]).warnings()
     assert "built with 3 placements" in warning and "has torso, thigh_left and lacks wrist_left" in warning
     assert "expect lower accuracy" in warning
+    _, suggestion = _coverage(placements_missing=["wrist_left"], protocol="dsads-xsub").warnings()
+    assert "`harlens build --protocol dsads-xsub --placements torso --placements thigh_left --out NEW_FOLDER`" in suggestion
 
 
 def test_missing_channels_of_present_placements_are_named():

@@ -93,3 +93,14 @@ def test_the_hour_analysis_line_states_its_time_and_explanation_outcomes():
     table = markdown_table({**RESULT, "records": [*RESULT["records"], hour]})
     assert "first 60 minutes of held-out subject p8" in table and "**41.3 s** for 720 windows and 23 segments" in table
     assert "segment explanations: 22 template, 1 verified." in table
+
+
+def test_one_placement_table_pairs_the_full_pack_with_the_placements_own_and_counts_their_packs():
+    rows = [{"protocol": "dsads-xsub-one-placement", "system": f"harlens-evidence, {pack} pack", "placement": placement,
+             "pack": pack, "macro_f1": f1, "timeline_macro_f1": f1 + 0.01,
+             **({"build_s": 60.0, "pack_reused": True} if pack == "placement" else {})}
+            for placement, pack, f1 in [("torso", "5-placement", 0.5), ("torso", "placement", 0.8),
+                                        ("wrist_left", "5-placement", 0.3), ("wrist_left", "placement", 0.6)]]  # fmt: skip
+    table = markdown_table({**RESULT, "records": [*RESULT["records"], *rows]})
+    assert "| torso | 0.500 (0.510) | 0.800 (0.810) |" in table and "| wrist_left | 0.300 (0.310) | 0.600 (0.610) |" in table
+    assert "2 of 2 packs were reused" in table  # one pack per placement, not one for the whole block
