@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, ValidationError
 
+from recordings.channels import Channel
 from recordings.datasets import file_sha256
 from recordings.errors import RecordingError
 from recordings.protocols import get_protocol, load_split
@@ -132,7 +133,7 @@ def stale_reason(path: str | Path, protocol: str, fold: int | None = None, encod
         return str(error)
     if (manifest.protocol, manifest.fold) != (protocol, fold):
         return f"it was built for {manifest.protocol} fold {manifest.fold}, not {protocol} fold {fold}"
-    if manifest.placements != (list(placements) if placements else None):
+    if set(manifest.placements or []) != set(placements or []):
         return f"it was built for placements {manifest.placements or 'all'}, not {list(placements or []) or 'all'}"
     return outdated_reason(path, encoder_epochs)
 
@@ -158,8 +159,6 @@ def reuse_or_rebuild(protocol: str, folder: str | Path, fold: int | None = None,
 
 def placement_channels(channels: list[str] | tuple[str, ...], placements: tuple[str, ...]) -> list[str]:
     """The channels of the named placements, in the given channel order."""
-    from recordings.channels import Channel
-
     available = list(dict.fromkeys(Channel.parse(c).placement for c in channels))
     unknown = [p for p in placements if p not in available]
     if unknown or not placements:
@@ -321,6 +320,7 @@ def build_pack(
     reference = split.reference
     if placements:
         reference = reference.select_channels(placement_channels(reference.channels, tuple(placements)))
+        placements = tuple(dict.fromkeys(Channel.parse(c).placement for c in reference.channels))  # data order, once each
     out.mkdir(parents=True, exist_ok=True)
     records: dict[str, ComponentRecord] = {}
     steps = {
