@@ -23,6 +23,7 @@ from harlens.pack import PackError, open_pack, require_channels
 from recordings.channels import Channel
 from recordings.errors import RecordingError
 from recordings.io import read_recording
+from recordings.readers.table import TableOptions
 from recordings.recording import Gap
 from recordings.signal import repair_gaps, resample
 from recordings.windows import Windows, concat_windows, make_windows
@@ -110,9 +111,9 @@ class PreparedRecording:
     coverage: Coverage
 
 
-def prepare(path: Path, components, protocol: str | None = None) -> PreparedRecording:
+def prepare(path: Path, components, protocol: str | None = None, options: TableOptions | None = None) -> PreparedRecording:
     """Read, repair, resample to the pack's rate, keep the pack's channels, cut into the pack's windows."""
-    recording, _ = read_recording(path)
+    recording, _ = read_recording(path, options)
     pieces = repair_gaps(recording)
     if not pieces:
         raise RecordingError("no continuous piece long enough to analyse", path=path, fix="check the file's timestamps")
@@ -181,14 +182,15 @@ def agreement(windows: Windows, analysis: Analysis) -> Agreement | None:
 
 def run_analysis(recording: Path, pack: Path, llm: str = "none", model: Path | None = None,
                  policy: Policy | None = None, out: Path | None = None, note: str = "",
-                 explain_limit: int = 4, progress=None) -> tuple[Analysis, Agreement | None, PreparedRecording]:  # fmt: skip
+                 explain_limit: int = 4, progress=None, options: TableOptions | None = None,
+                 ) -> tuple[Analysis, Agreement | None, PreparedRecording]:  # fmt: skip
     manifest, components = open_pack(pack)
     backend = make_backend(llm, model)
     policy = policy or (DEFAULT_POLICY if backend else "evidence")
     settings = AnalyzerSettings(decision=DecisionSettings(policy=policy), explain_limit=explain_limit, context=note)
     cache = ResponseCache(out / "llm-cache") if (out and backend) else None
     analyzer = Analyzer(components, settings, backend, cache=cache, progress=progress, protocol=manifest.protocol)
-    prepared = prepare(recording, components, manifest.protocol)
+    prepared = prepare(recording, components, manifest.protocol, options)
     analysis = analyzer.analyze(prepared.windows, prepared.recording_id, prepared.breaks)
     score = agreement(prepared.windows, analysis)
     if out:
@@ -310,12 +312,13 @@ def html_report(analysis: Analysis, score: Agreement | None, prepared: PreparedR
             f"<h2>Explanations</h2>{explanations}</body></html>")  # fmt: skip
 
 
-def explain_at(recording: Path, pack: Path, at_s: float, llm: str = "none", model: Path | None = None, note: str = ""):
+def explain_at(recording: Path, pack: Path, at_s: float, llm: str = "none", model: Path | None = None, note: str = "",
+               options: TableOptions | None = None):  # fmt: skip
     """One window (the one containing `at_s`, else the nearest start) with its candidates and explanation."""
     manifest, components = open_pack(pack)
     backend = make_backend(llm, model)
     analyzer = Analyzer(components, AnalyzerSettings(context=note), backend, protocol=manifest.protocol)
-    prepared = prepare(recording, components, manifest.protocol)
+    prepared = prepare(recording, components, manifest.protocol, options)
     starts = prepared.windows.start_s
     inside = np.flatnonzero((starts <= at_s) & (at_s < starts + prepared.windows.window_s))
     if inside.size == 0 and not (starts.min() - prepared.windows.window_s <= at_s <= starts.max() + prepared.windows.window_s):

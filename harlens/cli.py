@@ -176,13 +176,17 @@ def analyze(
     policy: Optional[str] = typer.Option(None, help="evidence, llm or auto (default: the measured best)"),
     note: str = typer.Option("", help="a note about the recording (treated as data, never as instructions)"),
     explain_limit: int = typer.Option(4, help="segments explained by the LLM, longest first; the rest get the template"),
+    placement: str = typer.Option("wrist", help="placement for columns that name none (e.g. wrist_left for a DSADS pack)"),
+    map_: list[str] = typer.Option([], "--map", help="explicit column mapping COLUMN=placement.sensor.axis"),
+    rate: Optional[float] = typer.Option(None, help="sampling rate when the file has no time column"),
 ) -> None:
     """Recognise what the person did, when, and why: timeline, minutes per activity, explained report."""
     from harlens import analyze_commands as commands
 
+    options = data_commands.table_options(rate, placement, "auto", "auto", None, map_)
     with console.status("analysing") as status:
         analysis, score, prepared = commands.run_analysis(recording, pack, llm, model, policy, out, note, explain_limit,
-                                                          progress=status.update)  # fmt: skip
+                                                          progress=status.update, options=options)  # fmt: skip
     commands.print_summary(console, analysis, score, out, coverage=prepared.coverage)
 
 
@@ -195,12 +199,16 @@ def explain(
     llm: str = typer.Option("local", help="local, openai or none"),
     model: Optional[Path] = typer.Option(None, help="a GGUF file for --llm local"),
     note: str = typer.Option("", help="a note about the recording (data, never instructions)"),
+    placement: str = typer.Option("wrist", help="placement for columns that name none (e.g. wrist_left for a DSADS pack)"),
+    map_: list[str] = typer.Option([], "--map", help="explicit column mapping COLUMN=placement.sensor.axis"),
+    rate: Optional[float] = typer.Option(None, help="sampling rate when the file has no time column"),
 ) -> None:
     """One window's decision with its candidates, full evidence and checked explanation."""
     from harlens import analyze_commands as commands
 
+    options = data_commands.table_options(rate, placement, "auto", "auto", None, map_)
     with console.status("explaining"):
-        start, candidates, explanation, outside = commands.explain_at(recording, pack, at, llm, model, note)
+        start, candidates, explanation, outside = commands.explain_at(recording, pack, at, llm, model, note, options)
     commands.print_explanation(console, start, candidates, explanation, outside)
 
 

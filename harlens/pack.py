@@ -392,7 +392,8 @@ def require_channels(manifest, channels: list[str] | tuple[str, ...]) -> list[st
     if not present:
         raise PackError(
             f"the recording's channels {list(channels)[:6]} share nothing with the pack's {manifest.channels[:6]}…; "
-            "use a pack built for these placements"
+            "if the file's columns name no placement, say which with --placement (or --map), else use a pack built "
+            "for these placements"
         )
     return present
 

@@ -92,6 +92,24 @@ def test_missing_placements_and_a_gap_are_reported_not_hidden(pack, p8_csv, tmp_
     assert "125 s falls in a gap without valid samples (0:02:00, 16.0 s); showing the nearest window" in explained.output
 
 
+def test_a_watch_file_without_placement_names_is_analysed_once_its_placement_is_given(pack, p8_csv, tmp_path):
+    frame = pd.read_csv(p8_csv).iloc[:3000]
+    watch = pd.DataFrame({"timestamp": frame["timestamp"]})
+    for sensor, prefix in (("acc", "a"), ("gyro", "g")):
+        for axis in "xyz":
+            watch[f"{prefix}{axis}"] = frame[f"wrist_left_{sensor}_{axis}"]
+    csv = tmp_path / "watch.csv"
+    watch.to_csv(csv, index=False)
+    refused = CliRunner().invoke(app, ["analyze", str(csv), "--pack", str(pack), "--out", str(tmp_path / "o"), "--llm", "none"])
+    assert refused.exit_code == 2 and "say which with --placement" in " ".join(refused.output.split())  # rich wraps lines
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["analyze", str(csv), "--pack", str(pack), "--out", str(out), "--llm", "none",
+                                      "--placement", "wrist_left"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    coverage = json.loads((out / "timeline.json").read_text())["coverage"]
+    assert coverage["placements_used"] == ["wrist_left"] and len(coverage["placements_missing"]) == 4
+
+
 def _shown_texts_pass(analysis, phrases):
     for item in analysis.trace.explanations:
         explanation = item.explanation
