@@ -271,7 +271,7 @@ def run_single_placements(settings: BenchSettings) -> list[dict]:
     order, breaks = _timeline_order(test)
     full = open_pack(pack_folder("dsads-xsub", None, settings))[1]
     records = []
-    for placement in SINGLE_PLACEMENTS:
+    for placement in SINGLE_PLACEMENTS[:1] if settings.quick else SINGLE_PLACEMENTS:  # quick: the torso only
         only = test.select_channels(placement_channels(test.channels, (placement,)))
         folder = pack_folder("dsads-xsub", None, settings, placement)
         reused = reuse_or_rebuild("dsads-xsub", folder, progress=settings.progress, encoder_epochs=settings.encoder_epochs,
