@@ -166,6 +166,15 @@ def _timeline_order(test: Windows) -> tuple[np.ndarray, np.ndarray]:
     return order, breaks
 
 
+def _timeline_decisions(probabilities: np.ndarray, components, order: np.ndarray, breaks: np.ndarray) -> np.ndarray:
+    """Each window's decision after smoothing along its recording, as `harlens analyze` smooths."""
+    activities = np.asarray(components.activities)
+    cost = switch_cost(AnalyzerSettings().expected_bout_s, components.stride_s, len(activities))
+    smoothed = np.empty(len(probabilities), dtype=object)
+    smoothed[order] = activities[smooth_decisions(np.log(probabilities[order] + 1e-12), cost, breaks)]
+    return smoothed
+
+
 def _stratified(labels: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     classes = np.unique(labels)
@@ -214,10 +223,7 @@ def run_protocol(protocol: str, fold: int | None, settings: BenchSettings) -> li
         tokens_per_window=0.0, windows_per_s=round(len(test) / score_s, 1),
         mean_candidates=round(float(np.mean([len(s.activities) for s in sets])), 2), **flag,
         **class_report(truth, per_window))  # fmt: skip
-    order, breaks = _timeline_order(test)
-    cost = switch_cost(AnalyzerSettings().expected_bout_s, components.stride_s, len(activities))
-    smoothed = np.empty(len(test), dtype=object)
-    smoothed[order] = np.asarray(activities)[smooth_decisions(np.log(probabilities[order] + 1e-12), cost, breaks)]
+    smoothed = _timeline_decisions(probabilities, components, *_timeline_order(test))
     add("harlens-evidence-timeline", smoothed, candidate_recall=recall, llm_calls_per_window=0.0, tokens_per_window=0.0,
         **class_report(truth, smoothed))  # fmt: skip
     if settings.llm and not zero_shot:  # the default policy is chosen on the cross-subject protocols
@@ -279,11 +285,8 @@ def run_single_placements(settings: BenchSettings) -> list[dict]:
         manifest, own = open_pack(folder)
         for pack, components in (("5-placement", full), ("placement", own)):
             _, probabilities, _ = Analyzer(components, AnalyzerSettings(), protocol="dsads-xsub").score(only)
-            activities = np.asarray(components.activities)
-            per_window = activities[probabilities.argmax(1)]
-            cost = switch_cost(AnalyzerSettings().expected_bout_s, components.stride_s, len(activities))
-            smoothed = np.empty(len(only), dtype=object)
-            smoothed[order] = activities[smooth_decisions(np.log(probabilities[order] + 1e-12), cost, breaks)]
+            per_window = np.asarray(components.activities)[probabilities.argmax(1)]
+            smoothed = _timeline_decisions(probabilities, components, order, breaks)
             records.append({"protocol": "dsads-xsub-one-placement", "system": f"harlens-evidence, {pack} pack",
                             "placement": placement, "pack": pack, "test_windows": len(only),
                             "macro_f1": round(float(f1_score(truth, per_window, average="macro")), 4),

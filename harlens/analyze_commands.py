@@ -19,8 +19,8 @@ from agent.decide import DecisionSettings, Policy
 from agent.llm.base import LLMBackend
 from agent.llm.cache import ResponseCache
 from agent.pipeline import Analysis, Analyzer, AnalyzerSettings
-from harlens.pack import PackError, open_pack, require_channels
-from recordings.channels import Channel
+from harlens.pack import PackError, build_command, open_pack, require_channels
+from recordings.channels import placements_of
 from recordings.errors import RecordingError
 from recordings.io import read_recording
 from recordings.readers.table import TableOptions
@@ -52,9 +52,8 @@ class Coverage(BaseModel):
                        f"file has {', '.join(self.placements_used)} and lacks {', '.join(self.placements_missing)}. "
                        "Decisions rest on the placements present; expect lower accuracy than the pack's benchmarks.")  # fmt: skip
             if self.protocol and self.placements_used:
-                command = f"harlens build --protocol {self.protocol}" + "".join(f" --placements {p}" for p in self.placements_used)
-                out.append(f"A pack built for these placements (`{command} --out NEW_FOLDER`) may do better: the README's "
-                           "one-placement table measures both on dsads-xsub.")  # fmt: skip
+                out.append(f"A pack built for these placements (`{build_command(self.protocol, placements=self.placements_used)}`) "
+                           "may do better: the README's one-placement table measures both on dsads-xsub.")  # fmt: skip
         elif self.channels_missing:
             out.append(f"The file lacks {len(self.channels_missing)} of the pack's channels "
                        f"({', '.join(self.channels_missing[:6])}{'…' if len(self.channels_missing) > 6 else ''}); "
@@ -77,8 +76,8 @@ class Coverage(BaseModel):
 
 def coverage_of(recording, pieces, windows: Windows, pack_channels: list[str], protocol: str | None = None) -> Coverage:
     present = set(recording.meta.channels)
-    placements = list(dict.fromkeys(Channel.parse(c).placement for c in pack_channels))
-    in_file = list(dict.fromkeys(Channel.parse(c).placement for c in recording.meta.channels))
+    placements = placements_of(pack_channels)
+    in_file = recording.meta.placements
     used = [p for p in placements if p in in_file]
     return Coverage(
         recording_s=round(float(recording.n_samples / recording.meta.sampling_rate_hz), 2),
@@ -233,8 +232,9 @@ def markdown_report(analysis: Analysis, score: Agreement | None, coverage: Cover
     if score:
         lines += [f"Agreement with the labels in the file: accuracy {score.accuracy:.3f}, macro-F1 {score.macro_f1:.3f} "
                   f"over {score.labelled_windows} labelled windows.", ""]  # fmt: skip
-    if coverage and coverage.warnings():
-        lines += ["## Data coverage", ""] + [f"- {warning}" for warning in coverage.warnings()] + [""]
+    warnings = coverage.warnings() if coverage else []
+    if warnings:
+        lines += ["## Data coverage", ""] + [f"- {warning}" for warning in warnings] + [""]
     lines += ["## Minutes per activity", "", "| activity | minutes |", "|---|---:|"]
     lines += [f"| {a} | {s / 60:.1f} |" for a, s in analysis.durations_s.items()]
     lines += ["", "## Timeline", "", "| # | start | end | activity | confidence | flags | explanation |", "|---:|---:|---:|---|---:|---|---|"]

@@ -186,7 +186,8 @@ def export_continuous_dsads(subject: str, out: Path, root: Path | None = None, m
     if minutes is not None:
         if not 0 < minutes * 60 * rate <= len(samples):
             raise ValueError(f"minutes must be in (0, {len(samples) / rate / 60:.1f}] for DSADS subject {subject}, got {minutes}")
-        samples, labels = samples[: round(minutes * 60 * rate)], labels[: round(minutes * 60 * rate)]
+        kept = round(minutes * 60 * rate)
+        samples, labels = samples[:kept], labels[:kept]
     times = DEMO_START + pd.to_timedelta(np.arange(len(samples)) / rate, unit="s")
     columns = [c.replace(".", "_") for c in recordings[0].meta.channels]
     frame = pd.DataFrame(samples, columns=columns)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, ValidationError
 
-from recordings.channels import Channel
+from recordings.channels import Channel, placements_of
 from recordings.datasets import file_sha256
 from recordings.errors import RecordingError
 from recordings.protocols import get_protocol, load_split
@@ -159,7 +159,7 @@ def reuse_or_rebuild(protocol: str, folder: str | Path, fold: int | None = None,
 
 def placement_channels(channels: list[str] | tuple[str, ...], placements: tuple[str, ...]) -> list[str]:
     """The channels of the named placements, in the given channel order."""
-    available = list(dict.fromkeys(Channel.parse(c).placement for c in channels))
+    available = placements_of(channels)
     unknown = [p for p in placements if p not in available]
     if unknown or not placements:
         raise PackError(f"placements {list(placements)} are not all in the protocol's data, which has {available}; "
@@ -289,9 +289,13 @@ def open_pack(path: str | Path, verify: bool = True):
 
 
 def _rebuild_command(manifest: PackManifest) -> str:
-    fold = "" if manifest.fold is None else f" --fold {manifest.fold}"
-    placements = "".join(f" --placements {p}" for p in manifest.placements or [])
-    return f"harlens build --protocol {manifest.protocol}{fold}{placements} --out NEW_FOLDER"
+    return build_command(manifest.protocol, manifest.fold, manifest.placements or ())
+
+
+def build_command(protocol: str, fold: int | None = None, placements: list[str] | tuple[str, ...] = ()) -> str:
+    """The `harlens build` command line for such a pack (the output folder left to the user)."""
+    options = ([] if fold is None else [f"--fold {fold}"]) + [f"--placements {p}" for p in placements]
+    return " ".join(["harlens build --protocol", protocol, *options, "--out NEW_FOLDER"])
 
 
 def build_pack(
@@ -320,7 +324,7 @@ def build_pack(
     reference = split.reference
     if placements:
         reference = reference.select_channels(placement_channels(reference.channels, tuple(placements)))
-        placements = tuple(dict.fromkeys(Channel.parse(c).placement for c in reference.channels))  # data order, once each
+        placements = tuple(reference.placements)  # data order, once each
     out.mkdir(parents=True, exist_ok=True)
     records: dict[str, ComponentRecord] = {}
     steps = {
