@@ -5,7 +5,9 @@ Sources, per window:
 - `centroid`: cosine to the mean reference embedding of each seen activity;
 - `neighbours`: the reciprocal-rank-fused vote of the nearest reference windows (seen only);
 - `pairwise`: the knowledge base's one-vs-one votes on each pair's top features (seen only);
-- `attributes`: the share of an activity's description predicates that hold (used for unseen activities).
+- `attributes`: the share of an activity's description predicates that hold (used for unseen activities);
+- `context` (second pass, `agent.context`): the context knowledge base's votes on the window's features
+  averaged over its provisional bout (seen only), added with its own weight fitted after the other four.
 
 Fusion is hierarchical. A seen gate (a logistic model on two signals: how much better the best unseen
 activity's prototype-plus-attribute score is than the best seen prototype, and how close the window is to
@@ -83,6 +85,11 @@ class FusionModel(BaseModel):
     reference_nll: float
     reference_accuracy: float
     reference_h: float | None = Field(default=None, description="H on the held-out folds with the fitted gate")
+    context_weight: float = Field(default=0.0, ge=0, description="weight of the bout-context votes (0: packs built "
+                                  "before the bout context, which decide each window from itself)")
+    context_half_width_s: float | None = Field(default=None, gt=0, description="a window's context reaches this far "
+                                               "either side, within its provisional bout; chosen on held-out folds")
+    context_fitted_on: str | None = Field(default=None, description="how the context weight and width were chosen")
     fitted_on: str = Field(description="how the temperature was fitted (which windows, which hold-outs)")
 
 
@@ -97,6 +104,7 @@ class SourceScores:
     neighbours: np.ndarray  # (N, S) vote shares
     pairwise: np.ndarray  # (N, S) win shares
     attributes: np.ndarray | None = None  # (N, A) share of predicates holding, NaN when none apply
+    context: np.ndarray | None = None  # (N, S) bout-context vote shares (second pass), None before it
 
     def __len__(self) -> int:
         return len(self.prototype)
@@ -105,7 +113,8 @@ class SourceScores:
         """The same scores for a subset of the windows."""
         return SourceScores(activities=self.activities, seen=self.seen, prototype=self.prototype[rows],
                             centroid=self.centroid[rows], neighbours=self.neighbours[rows], pairwise=self.pairwise[rows],
-                            attributes=None if self.attributes is None else self.attributes[rows])  # fmt: skip
+                            attributes=None if self.attributes is None else self.attributes[rows],
+                            context=None if self.context is None else self.context[rows])  # fmt: skip
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -114,14 +123,18 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def seen_log_scores(scores: SourceScores, settings: FusionSettings) -> dict[str, np.ndarray]:
-    """Each seen source as (N, S) log-probabilities: what the trace shows per source."""
+    """Each seen source as (N, S) log-probabilities: what the trace shows per source (`context` once the
+    second pass has run)."""
     seen_columns = [scores.activities.index(a) for a in scores.seen]
-    return {
+    parts = {
         "prototype": log_softmax(scores.prototype[:, seen_columns] / settings.prototype_temperature),
         "centroid": log_softmax(scores.centroid / settings.centroid_temperature),
         "neighbours": np.log(scores.neighbours + settings.floor),
         "pairwise": np.log(scores.pairwise + settings.floor),
     }
+    if scores.context is not None:
+        parts["context"] = np.log(scores.context + settings.floor)
+    return parts
 
 
 def weighted_logits(parts: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
@@ -131,8 +144,14 @@ def weighted_logits(parts: dict[str, np.ndarray], weights: dict[str, float]) -> 
     return sum(weights.get(name, 0.0) * parts[name] for name in SEEN_SOURCES)
 
 
-def fused_seen_logits(scores: SourceScores, settings: FusionSettings, weights: dict[str, float]) -> np.ndarray:
-    return weighted_logits(seen_log_scores(scores, settings), weights)
+def fused_seen_logits(scores: SourceScores, settings: FusionSettings, weights: dict[str, float],
+                      context_weight: float = 0.0) -> np.ndarray:  # fmt: skip
+    """The four sources' weighted sum, plus the bout-context votes when the second pass has scored them."""
+    parts = seen_log_scores(scores, settings)
+    logits = weighted_logits(parts, weights)
+    if context_weight > 0 and "context" in parts:
+        logits = logits + context_weight * parts["context"]
+    return logits
 
 
 def unseen_logits(scores: SourceScores, settings: FusionSettings, attribute_weight: float) -> np.ndarray:
@@ -192,7 +211,8 @@ def fuse_with_reading(scores: SourceScores, model: FusionModel) -> tuple[np.ndar
     """:func:`fuse`, and the seen gate's reading that split the probability (None when every activity has
     reference data): the evidence shows the very P(seen) the decision used."""
     settings = model.settings
-    within_seen = np.exp(log_softmax(fused_seen_logits(scores, settings, model.weights) / model.temperature))
+    logits = fused_seen_logits(scores, settings, model.weights, model.context_weight)
+    within_seen = np.exp(log_softmax(logits / model.temperature))
     if set(scores.seen) == set(scores.activities):
         return within_seen[:, np.argsort([scores.activities.index(a) for a in scores.seen])], None
     unseen = unseen_logits(scores, settings, model.attribute_weight)

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-RowKind = Literal["feature", "neighbours", "attribute", "prototype", "score", "novelty"]
+RowKind = Literal["feature", "neighbours", "attribute", "prototype", "score", "novelty", "context"]
 
 
 class EvidenceRow(BaseModel):

@@ -3,6 +3,8 @@
 Rows, numbered E1, E2, … in this order:
 - `score`: each candidate's fused probability;
 - `neighbours`: how many of the nearest reference windows belong to each candidate;
+- `context` (packs with a bout context): how many of its one-vs-one comparisons each candidate wins in the
+  bout-context knowledge base, on the features averaged over the window's provisional bout;
 - `feature`: for the leading candidate against each other candidate, the pair's top knowledge-base features,
   with the query's value, both activities' reference median and quartiles, and the value's percentile in each;
 - `attribute`: the leading candidate's description predicates (and those of candidates without reference
@@ -12,6 +14,8 @@ text the LLM copies and the number the verifier checks are the same.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -50,9 +54,11 @@ def build_evidence(
     features_per_pair: int = 2,
     max_rivals: int = 2,
     novelty: tuple[float, float] | None = None,
+    context: BoutContext | None = None,
 ) -> EvidenceTable:
     """Every fact the decision and its explanation may cite, for one query's feature vector `query` (F,).
-    `novelty` is the seen gate's (P(seen), nearest seen-centroid cosine) when some activities are unseen."""
+    `novelty` is the seen gate's (P(seen), nearest seen-centroid cosine) when some activities are unseen;
+    `context` the bout-context votes when the pack has a second pass."""
     rows: list[EvidenceRow] = []
     probabilities = {a: round(p, 2) for a, p in zip(candidates.activities, candidates.probabilities)}
 
@@ -67,6 +73,10 @@ def build_evidence(
         if activity in kb.activities_:
             add(kind="neighbours", activity=activity, value=float(count), reference={"of": float(n_neighbours)},
                 statement=f"{count} of the {n_neighbours} most similar reference windows are {activity}")  # fmt: skip
+    if context is not None:
+        for activity in candidates.activities:
+            if activity in context.shares:
+                _context_row(context, activity, add)
     leader = candidates.activities[0]
     if novelty is not None:
         p_seen, cosine = round(novelty[0], 2), round(novelty[1], 2)
@@ -89,6 +99,28 @@ def build_evidence(
                 statement=f"{activity} expects {result.attribute} {_words(result.expected)}: measured "
                 f"{_fmt(result.value)}{_unit_text(result.unit)} (expected {result.condition}) — {'holds' if result.holds else 'does not hold'}")  # fmt: skip
     return EvidenceTable(candidates=list(candidates.activities), probabilities=probabilities, rows=rows)
+
+
+@dataclass(frozen=True)
+class BoutContext:
+    """The second pass's votes for one decision: vote share per seen activity (mean over a segment's windows)."""
+
+    shares: dict[str, float]
+    half_width_s: float
+
+    @property
+    def comparisons(self) -> int:
+        """One-vs-one comparisons each activity plays: one per other activity with reference data."""
+        return len(self.shares) - 1
+
+
+def _context_row(context: BoutContext, activity: str, add) -> None:
+    n = len(context.shares)
+    wins = round(context.shares[activity] * n * (n - 1) / 2, 1)  # shares of all n(n-1)/2 comparisons' wins
+    add(kind="context", activity=activity, value=wins,
+        reference={"of": float(context.comparisons), "half_width_s": float(context.half_width_s)},
+        statement=f"over its bout (±{context.half_width_s:g} s), {activity} wins {wins:g} of its {context.comparisons} "
+        f"one-vs-one comparisons in the bout-context knowledge base")  # fmt: skip
 
 
 def _feature_row(kb: KnowledgeBase, query: np.ndarray, leader: str, rival: str, name: str, add) -> None:

@@ -1,8 +1,8 @@
 """The reference components the agent reads, and the per-window scores each of them contributes.
 
 `ReferenceComponents` is what a pack opens into (the composition root, `harlens.pack.open_pack`, builds it);
-`score_sources` turns a batch of windows into :class:`agent.candidates.SourceScores`, and `fit_fusion`
-fits the fusion temperature on the reference windows, holding each subject out of its own neighbours.
+`score_sources` turns a batch of windows into :class:`agent.candidates.SourceScores` (pass one; the bout
+context of pass two is `agent.context`), and `fit_fusion` fits the fusion on held-out reference subjects.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from agent.candidates import (
     unseen_logits,
     weighted_logits,
 )
+from agent.context import ContextFold, fit_context
 from encoders.calibration import plateau_middle
 from encoders.model import IMUEncoder
 from knowledge_base.attributes import POSTURE_ATTRIBUTES
@@ -54,6 +55,7 @@ class ReferenceComponents:
     sampling_rate_hz: float
     channels: list[str]
     fusion: FusionModel | None = None
+    context_knowledge_base: KnowledgeBase | None = None  # votes on bout-context means (second pass)
     _prototypes: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def prototype_matrix(self, kind: str) -> np.ndarray:
@@ -167,6 +169,8 @@ class HeldOutFold:
     components: ReferenceComponents
     centroids: np.ndarray
     held_out: Windows
+    train: Windows  # the windows the fold's components were fitted on
+    train_features: np.ndarray  # their features, for the fold's context knowledge base
 
 
 ATTRIBUTE_WEIGHTS = (0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0, 30.0, 50.0)
@@ -215,6 +219,10 @@ def fit_fusion(final: ReferenceComponents, reference: Windows, folds: list[HeldO
         model = _fit_zero_shot(model, scored)
         log.info("attribute weight %.0f, seen gate %s (held-out H %.3f)", model.attribute_weight,
                  model.seen_gate.coef, model.reference_h)  # fmt: skip
+    context_folds = [ContextFold(train=fold.train, train_features=fold.train_features, held_out=fold.held_out,
+                                 held_features=evidence.features, scores=evidence.scores, seen=list(fold.components.seen))
+                     for fold, evidence, _ in scored]  # fmt: skip
+    model, _ = fit_context(model, context_folds, final.stride_s, progress)
     return model
 
 

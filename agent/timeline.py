@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, Field
 
+DEFAULT_EXPECTED_BOUT_S = 60.0  # people do things for minutes; sets the switch cost of the smoothing
+
 
 class Segment(BaseModel):
     """A stretch of one activity: what a person reads first."""
@@ -69,6 +71,15 @@ def durations(segments: list[Segment]) -> dict[str, float]:
     for segment in segments:
         totals[segment.activity] = totals.get(segment.activity, 0.0) + segment.duration_s
     return dict(sorted(totals.items(), key=lambda item: -item[1]))
+
+
+def switch_cost(expected_bout_s: float, stride_s: float, n_activities: int) -> float:
+    """Nats to pay for changing activity between windows, from a two-state-per-activity HMM prior: stay with
+    probability 1 - p, p = stride / expected bout, else move to any one of the other activities alike."""
+    if expected_bout_s <= 0 or n_activities < 2:
+        return 0.0
+    p = min(stride_s / expected_bout_s, 0.5)
+    return float(np.log((1 - p) / p * (n_activities - 1)))
 
 
 def smooth_decisions(log_probabilities: np.ndarray, switch_cost: float, breaks: np.ndarray | None = None) -> np.ndarray:

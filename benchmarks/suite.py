@@ -1,18 +1,22 @@
 """`harlens bench`: every protocol and every system side by side, one JSON file and one Markdown table.
 
-Systems, all scored on the protocol's test subjects, per window unless the name says timeline:
+Systems, all scored on the protocol's test subjects, per window unless the name says timeline (only
+`-window` and the baselines ignore the order of the windows):
 - `retrieval-knn-rrf`: vote of the 10 nearest reference windows, reciprocal-rank fused over placements
   (ZARA's retrieval stage); `retrieval-knn-fused-embedding` (one index over the fused embedding) and
   `retrieval-knn-features-rrf` / `-concat` (standardised knowledge-base features) are the alternatives;
 - `kb-pairwise-votes`: the knowledge base's one-vs-one votes on each pair's top features (training-free);
 - `kb-features-logreg`: logistic regression on standardised knowledge-base features (a supervised reference);
 - `encoder-prototype`: the pack's encoder, nearest description prototype;
-- `harlens-evidence`: the calibrated fusion (policy `evidence`, no LLM);
+- `harlens-evidence-window`: the calibrated fusion of pass one only (each window decided from itself);
+- `harlens-evidence`: the default policy `evidence` (no LLM): pass one plus the bout context of pass two,
+  which averages each window's features over its provisional bout along its test recording;
 - `harlens-auto-llm`: policy `auto` with the bundled SmolLM2 (the LLM decides the low-margin windows), on the
   cross-subject protocols, where the default policy is chosen (the zero-shot folds would need thousands of
   calls on this machine);
-- `harlens-evidence-timeline`: the evidence decision smoothed along each test recording (a different setting:
-  it uses the order of the windows, as `harlens analyze` does);
+- `harlens-evidence-timeline`: the evidence decision smoothed along each test recording, as `harlens analyze`
+  outputs it; `-joined` (cross-subject): the same with each test subject's recordings joined into one, so the
+  context and the smoothing cross unannounced changes of activity;
 - `encoder:<configuration>` (zero-shot protocols): the seven study configurations, read from the
   `harlens eval encoders` report when it exists (training them all takes hours; see that command).
 The default policy's records also carry per-activity F1 and the most frequent confusions. When dsads-xsub
@@ -24,6 +28,7 @@ Packs are built once into `--packs` and reused while their manifest verifies.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -39,11 +44,12 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 
-from agent.candidates import candidate_recall, log_softmax, seen_unseen_accuracy
+from agent.candidates import candidate_recall, fuse_with_reading, log_softmax, seen_unseen_accuracy
+from agent.context import pseudo_days
 from agent.decide import DecisionSettings
-from agent.pipeline import Analyzer, AnalyzerSettings, switch_cost
+from agent.pipeline import Analyzer, AnalyzerSettings
 from agent.sources import posture_contradicted, window_features
-from agent.timeline import smooth_decisions
+from agent.timeline import smooth_decisions, switch_cost
 from harlens.pack import open_pack, reuse_or_rebuild
 from recordings.protocols import get_protocol, load_split
 from recordings.datasets import dataset_dir
@@ -175,6 +181,16 @@ def _timeline_decisions(probabilities: np.ndarray, components, order: np.ndarray
     return smoothed
 
 
+def _joined_timeline(analyzer: Analyzer, test: Windows) -> np.ndarray:
+    """Each window's timeline decision when every test subject's recordings are joined end to end (seeded
+    random order) into one recording, as a user's day is: the bout context and the smoothing then meet
+    changes of activity they are not told about."""
+    ids, start = pseudo_days(test)
+    joined = dataclasses.replace(test, recording_ids=ids.astype(object), start_s=start)
+    _, probabilities, _ = analyzer.score(joined)
+    return _timeline_decisions(probabilities, analyzer.components, *_timeline_order(joined))
+
+
 def _stratified(labels: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     classes = np.unique(labels)
@@ -216,6 +232,8 @@ def run_protocol(protocol: str, fold: int | None, settings: BenchSettings) -> li
     add("kb-features-logreg", _logreg(split.reference, reference_features, evidence.features))
     add("encoder-prototype", np.asarray(activities)[scores.prototype.argmax(1)],
         probabilities=np.exp(log_softmax(scores.prototype / 0.05)))  # fmt: skip
+    alone, _ = fuse_with_reading(dataclasses.replace(scores, context=None), components.fusion)
+    add("harlens-evidence-window", np.asarray(activities)[alone.argmax(1)], alone)
     per_window = np.asarray(activities)[probabilities.argmax(1)]
     recall = round(candidate_recall(sets, list(truth)), 4)
     flag = _posture_flag(components, evidence.features, per_window, truth) if zero_shot else {}
@@ -226,6 +244,9 @@ def run_protocol(protocol: str, fold: int | None, settings: BenchSettings) -> li
     smoothed = _timeline_decisions(probabilities, components, *_timeline_order(test))
     add("harlens-evidence-timeline", smoothed, candidate_recall=recall, llm_calls_per_window=0.0, tokens_per_window=0.0,
         **class_report(truth, smoothed))  # fmt: skip
+    if not zero_shot:
+        add("harlens-evidence-timeline-joined", _joined_timeline(analyzer, test), llm_calls_per_window=0.0,
+            tokens_per_window=0.0)  # fmt: skip
     if settings.llm and not zero_shot:  # the default policy is chosen on the cross-subject protocols
         records.append(_auto_llm(base, components, protocol, evidence, sets, per_window, truth, subjects, settings,
                                  probabilities, zero_shot, list(split.unseen)))  # fmt: skip

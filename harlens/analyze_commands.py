@@ -325,7 +325,7 @@ def explain_at(recording: Path, pack: Path, at_s: float, llm: str = "none", mode
         raise RecordingError(f"time {at_s:g} s is outside the recording's windows ({starts.min():g}–{starts.max():g} s)",
                              path=recording, fix="pass --at within the recording")  # fmt: skip
     index = int(inside[0]) if inside.size else int(np.argmin(np.abs(starts - at_s)))
-    candidates, explanation = analyzer.explain_window(prepared.windows, index)
+    candidates, explanation = analyzer.explain_window(prepared.windows, index, prepared.breaks)
     return float(starts[index]), candidates, explanation, None if inside.size else _outside_note(at_s, prepared, starts[index])
 
 

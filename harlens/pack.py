@@ -30,6 +30,7 @@ MANIFEST_FILE = "manifest.json"
 PACK_FORMAT = 1
 COMPONENTS = ("knowledge_base", "encoder", "retrieval", "fusion")
 FUSION_FILE = "fusion.json"
+CONTEXT_KB_FOLDER = "context_knowledge_base"  # inside the fusion folder: the second pass's knowledge base
 
 
 class PackError(RuntimeError):
@@ -110,13 +111,18 @@ def _build_encoder(reference: Windows, folder: Path, vocabulary, activities: lis
 
 def outdated_reason(path: str | Path, encoder_epochs: int | None = None) -> str | None:
     """Why a readable pack is not what this harlens would build now (its encoder was trained with other
-    settings), or None. A user's pack stays valid (it stores its own settings); a benchmark or the demo,
+    settings, or its fusion has no bout context), or None. A user's pack stays valid (it stores its own settings); a benchmark or the demo,
     which report on the current code, rebuild such a pack."""
     manifest = load_manifest(path, verify=False)
     stored = json.loads((Path(path) / "encoder" / "encoder_config.json").read_text(encoding="utf-8"))["train"]
     current = _encoder_config(encoder_epochs, text_view_for(manifest.zero_shot)).train.model_dump(mode="json")
     changed = sorted(key for key in current if stored.get(key) != current[key])
-    return f"its encoder was trained with other {', '.join(changed)} settings" if changed else None
+    if changed:
+        return f"its encoder was trained with other {', '.join(changed)} settings"
+    fusion = json.loads((Path(path) / "fusion" / FUSION_FILE).read_text(encoding="utf-8"))
+    if fusion.get("context_half_width_s") is None:
+        return "its fusion predates the bout context (second pass)"
+    return None
 
 
 def stale_reason(path: str | Path, protocol: str, fold: int | None = None, encoder_epochs: int | None = None,
@@ -202,6 +208,7 @@ def _build_fusion(reference: Windows, folder: Path, pack: Path, spec, seen: list
     """Fit the fusion on out-of-sample scores: the reference subjects are split in folds, and for each fold
     a knowledge base, an encoder (fewer epochs) and indexes are fitted on the other subjects."""
     from agent.candidates import FusionSettings
+    from agent.context import fit_context_knowledge_base
     from agent.sources import fit_fusion
 
     final = _open_components(pack, list(spec.activities), seen, spec, reference.sampling_rate_hz,
@@ -225,6 +232,10 @@ def _build_fusion(reference: Windows, folder: Path, pack: Path, spec, seen: list
     model = fit_fusion(final, reference, folds, settings, progress=progress)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / FUSION_FILE).write_text(model.model_dump_json(indent=1), encoding="utf-8")
+    if progress:
+        progress(f"fusion: context knowledge base over ±{model.context_half_width_s:g} s bouts")
+    features = final.knowledge_base.transform(reference)
+    fit_context_knowledge_base(reference, features, model.context_half_width_s).save(folder / CONTEXT_KB_FOLDER)
 
 
 def _held_out_fold(reference: Windows, held: np.ndarray, final, vocabulary, epochs: int | None,
@@ -237,7 +248,9 @@ def _held_out_fold(reference: Windows, held: np.ndarray, final, vocabulary, epoc
     names = np.asarray(reference.label_names, dtype=object).astype(str)
     train = reference.subset(~held & ~np.isin(names, pseudo_unseen))
     fold_seen = [a for a in final.seen if a not in set(pseudo_unseen)]
-    kb = KnowledgeBase(show_progress=False).fit(train)
+    kb = KnowledgeBase(show_progress=False)
+    train_features = kb.new_extractor().set_params(show_progress=False).fit(train).transform(train)
+    kb.fit(train, features=train_features)
     config = _encoder_config(min(epochs or CALIBRATION_EPOCHS, CALIBRATION_EPOCHS), final.encoder.config_.train.text_view)
     encoder = IMUEncoder(config, vocabulary=vocabulary).fit(train)
     vectors = encoder.embed_placements(train)
@@ -248,7 +261,8 @@ def _held_out_fold(reference: Windows, held: np.ndarray, final, vocabulary, epoc
         window_s=final.window_s, stride_s=final.stride_s, sampling_rate_hz=final.sampling_rate_hz, channels=final.channels,
     )  # fmt: skip
     centroids = class_centroids(encoder.embed(train), np.asarray(train.label_names, dtype=object), fold_seen)
-    return HeldOutFold(components=components, centroids=centroids, held_out=reference.subset(held))
+    return HeldOutFold(components=components, centroids=centroids, held_out=reference.subset(held), train=train,
+                       train_features=train_features)  # fmt: skip
 
 
 def _open_components(pack: Path, activities, seen, spec, rate, channels, vocabulary, fusion=None):
@@ -257,7 +271,9 @@ def _open_components(pack: Path, activities, seen, spec, rate, channels, vocabul
     from knowledge_base.base import KnowledgeBase
     from retrieval.multi import MultiPlacementIndex
 
+    context = pack / "fusion" / CONTEXT_KB_FOLDER
     return ReferenceComponents(
+        context_knowledge_base=KnowledgeBase.load(context) if fusion is not None and context.is_dir() else None,
         knowledge_base=KnowledgeBase.load(pack / "knowledge_base"),
         encoder=IMUEncoder.load(pack / "encoder", vocabulary=vocabulary),
         index=MultiPlacementIndex.load(pack / "retrieval", encoder_hash=_folder_hash(pack / "encoder")),
@@ -280,6 +296,9 @@ def open_pack(path: str | Path, verify: bool = True):
     except ValidationError as exc:
         raise PackError(f"{path / 'fusion' / FUSION_FILE} does not fit this harlens ({exc.errors()[0]['msg']}); rebuild "
                         f"it: `{_rebuild_command(manifest)}`") from None  # fmt: skip
+    if fusion.context_weight > 0 and not (path / "fusion" / CONTEXT_KB_FOLDER).is_dir():
+        raise PackError(f"{path / 'fusion'} has a bout-context weight but no {CONTEXT_KB_FOLDER}; rebuild it: "
+                        f"`{_rebuild_command(manifest)}`")  # fmt: skip
     if manifest.zero_shot and fusion.seen_gate is None:
         raise PackError(f"{path} was built by an older harlens whose zero-shot fusion has no seen gate; rebuild it: "
                         f"`{_rebuild_command(manifest)}`")  # fmt: skip

@@ -87,6 +87,8 @@ def test_missing_placements_and_a_gap_are_reported_not_hidden(pack, p8_csv, tmp_
     report = (out / "report.md").read_text()
     assert "## Data coverage" in report and "expect lower accuracy" in report
     assert "<h2>Data coverage</h2>" in (out / "report.html").read_text()
+    fusion = json.loads((out / "trace.json").read_text())["fusion"]
+    assert fusion["bout context"].startswith("not used: the recording lacks 24 of the pack's 30 channels")
     explained = CliRunner().invoke(app, ["explain", str(csv), "--pack", str(pack), "--at", "125", "--llm", "none"])
     assert explained.exit_code == 0, explained.output
     assert "125 s falls in a gap without valid samples (0:02:00, 16.0 s); showing the nearest window" in explained.output
@@ -172,6 +174,31 @@ def test_explain_at_a_time_shows_candidates_and_evidence(pack, p8_csv):
     result = CliRunner().invoke(app, ["explain", str(p8_csv), "--pack", str(pack), "--at", "700", "--llm", "none"])
     assert result.exit_code == 0, result.output
     assert "candidates:" in result.output and "E1 fused probability" in result.output
+
+
+def test_pack_carries_a_bout_context_chosen_on_held_out_people(pack):
+    from agent.context import CONTEXT_HALF_WIDTHS_S
+    from harlens.pack import open_pack, outdated_reason
+
+    _, components = open_pack(pack)
+    fusion = components.fusion
+    assert fusion.context_weight > 0 and fusion.context_half_width_s in CONTEXT_HALF_WIDTHS_S
+    assert components.context_knowledge_base is not None and "pseudo-days" in fusion.context_fitted_on
+    assert outdated_reason(pack, encoder_epochs=2) is None
+
+
+def test_explain_at_sees_the_same_bout_as_analyze(pack, short_csv):
+    """The second pass needs the windows around the one explained: `explain --at` must not decide it alone."""
+    from harlens.analyze_commands import explain_at
+
+    analysis, _, _ = run_analysis(short_csv, pack)
+    assert "weight bout context" in analysis.trace.fusion
+    for index in (3, 12, 20):
+        window = analysis.trace.windows[index]
+        _, candidates, _, outside = explain_at(short_csv, pack, window.start_s + 1.0)
+        assert outside is None
+        assert candidates.activities == window.candidates
+        assert candidates.probabilities == pytest.approx(window.probabilities, abs=1e-6)
 
 
 def test_analyze_refuses_a_pack_without_fusion(pack, p8_csv, tmp_path):

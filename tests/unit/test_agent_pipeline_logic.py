@@ -23,8 +23,7 @@ from agent.decide import DecisionSettings, choice_model, decide, windows_for_llm
 from agent.evidence import EvidenceRow, EvidenceTable
 from agent.explain import explain, template_explanation
 from agent.llm import RawReply
-from agent.pipeline import switch_cost
-from agent.timeline import segment_windows, smooth_decisions
+from agent.timeline import segment_windows, smooth_decisions, switch_cost
 from knowledge_base.pairwise import PairRanking, RankedFeature
 from knowledge_base.voting import pairwise_votes, reference_percentile
 

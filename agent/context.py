@@ -1,0 +1,146 @@
+"""The second pass: what the bout around a window says, added to what the window says.
+
+Pass one decides every window from itself and smooths the decisions along the recording; its runs of one
+activity are the *provisional bouts*. Pass two averages each window's features over its provisional bout
+within ±`half_width_s` (`knowledge_base.context`), lets the pack's context knowledge base vote on those
+means, and adds the votes to the fused evidence with the weight the pack fitted. A bout boundary found in
+pass one is never crossed, so a short bout keeps its own evidence; a boundary pass one missed lets the
+context mix two activities, which is why the weight and the width are fitted on held-out reference people
+arranged as continuous recordings (`fit_context`), not on clean single-activity recordings.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from agent.candidates import FusionModel, fuse, fused_seen_logits, log_softmax
+from agent.timeline import DEFAULT_EXPECTED_BOUT_S, smooth_decisions, switch_cost
+from knowledge_base.base import KnowledgeBase
+from knowledge_base.context import bout_groups, context_means
+from recordings.windows import Windows
+
+log = logging.getLogger(__name__)
+
+CONTEXT_HALF_WIDTHS_S = (10.0, 15.0, 20.0)  # candidates tried on the held-out folds at build time
+MAX_CONTEXT_WEIGHT = 50.0
+PSEUDO_DAY_SEED = 0
+
+
+def provisional_bouts(probabilities: np.ndarray, recording_ids: np.ndarray, start_s: np.ndarray, stride_s: float,
+                      breaks: np.ndarray | None = None, expected_bout_s: float = DEFAULT_EXPECTED_BOUT_S) -> np.ndarray:  # fmt: skip
+    """(N,) bout number per window from pass one: the smoothed per-window decisions along each recording
+    (windows read in time order per recording id; `breaks`, in the windows' order, start a new piece)."""
+    ids = np.asarray(recording_ids).astype(str)
+    order = np.lexsort((np.asarray(start_s, dtype=np.float64), ids))
+    pieces = np.r_[True, ids[order][1:] != ids[order][:-1]] if len(ids) else np.zeros(0, dtype=bool)
+    if breaks is not None:
+        pieces |= np.asarray(breaks, dtype=bool)[order]
+    cost = switch_cost(expected_bout_s, stride_s, probabilities.shape[1])
+    path = np.empty(len(ids), dtype=np.int64)
+    path[order] = smooth_decisions(np.log(probabilities[order] + 1e-12), cost, pieces)
+    return bout_groups(ids, start_s, path, breaks)
+
+
+def context_votes(context_kb: KnowledgeBase, features: np.ndarray, bouts: np.ndarray, start_s: np.ndarray,
+                  half_width_s: float, seen: list[str], pairwise_k: int) -> np.ndarray:  # fmt: skip
+    """(N, S) the context knowledge base's pairwise vote shares on the bout-context means of `features`."""
+    means = context_means(features, bouts, start_s, half_width_s)
+    return context_kb.pairwise_votes(means, seen, pairwise_k)
+
+
+def reference_context_features(windows: Windows, features: np.ndarray, half_width_s: float) -> np.ndarray:
+    """Bout-context means of labelled reference windows: their bouts are their labelled runs."""
+    bouts = bout_groups(windows.recording_ids, windows.start_s, windows.labels)
+    return context_means(features, bouts, windows.start_s, half_width_s).astype(np.float32)
+
+
+def fit_context_knowledge_base(windows: Windows, features: np.ndarray, half_width_s: float) -> KnowledgeBase:
+    """A knowledge base of bout-context means: its rankings pick what separates activities over ±half_width_s."""
+    means = reference_context_features(windows, features, half_width_s)
+    return KnowledgeBase(show_progress=False).fit(windows, features=means)
+
+
+def pseudo_days(windows: Windows, seed: int = PSEUDO_DAY_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """(recording ids, start times) that join each subject's recordings end to end in a seeded random order:
+    held-out reference people as continuous recordings, so a context can straddle a change of activity as
+    it does in a user's recording (DSADS ships one activity per recording)."""
+    rng = np.random.default_rng(seed)
+    ids = np.asarray(windows.recording_ids).astype(str)
+    subjects = np.asarray(windows.subjects).astype(str)
+    start = np.asarray(windows.start_s, dtype=np.float64)
+    joined_start = np.empty_like(start)
+    for subject in sorted(set(subjects)):
+        offset = 0.0
+        recordings = sorted(set(ids[subjects == subject]))
+        for recording in rng.permutation(recordings):
+            rows = np.flatnonzero((ids == recording) & (subjects == subject))
+            first = start[rows].min()
+            joined_start[rows] = start[rows] - first + offset
+            offset = joined_start[rows].max() + windows.window_s
+    return subjects, joined_start
+
+
+@dataclass
+class ContextFold:
+    """One held-out fold as the context fit needs it."""
+
+    train: Windows  # the fold's reference windows (its knowledge base was fitted on them)
+    train_features: np.ndarray
+    held_out: Windows
+    held_features: np.ndarray
+    scores: object  # agent.candidates.SourceScores of the held-out windows (pass one)
+    seen: list[str]
+
+
+def fit_context(model: FusionModel, folds: list[ContextFold], stride_s: float, progress=None) -> tuple[FusionModel, dict]:
+    """The half-width (of :data:`CONTEXT_HALF_WIDTHS_S`) and weight of the bout-context votes with the lowest
+    held-out NLL, the four pass-one weights fixed; the held-out people are joined into pseudo-days first.
+    Returns the updated model and a summary {half-width: (weight, NLL, accuracy)} for the log."""
+    prepared = []
+    for fold in folds:
+        fold_model = model.model_copy(update={"seen": fold.seen})
+        ids, start = pseudo_days(fold.held_out)
+        bouts = provisional_bouts(fuse(fold.scores, fold_model), ids, start, stride_s)
+        labels = np.asarray(fold.held_out.label_names, dtype=object).astype(str)
+        rows = np.flatnonzero(np.isin(labels, fold.seen))
+        truth = np.array([fold.seen.index(a) for a in labels[rows]])
+        base = fused_seen_logits(fold.scores, model.settings, model.weights)[rows]
+        prepared.append((fold, bouts, start, rows, truth, base))
+    summary = {}
+    for half_width in CONTEXT_HALF_WIDTHS_S:
+        if progress:
+            progress(f"fusion: fitting the bout context (±{half_width:g} s)")
+        bases, contexts, truths = [], [], []
+        for fold, bouts, start, rows, truth, base in prepared:
+            kb = fit_context_knowledge_base(fold.train, fold.train_features, half_width)
+            votes = context_votes(kb, fold.held_features, bouts, start, half_width, fold.seen, model.settings.pairwise_k)
+            bases.append(base)
+            contexts.append(np.log(votes[rows] + model.settings.floor))
+            truths.append(truth)
+        summary[half_width] = _best_weight(bases, contexts, truths)
+    chosen = min(summary, key=lambda h: summary[h][1])
+    weight, nll, accuracy = summary[chosen]
+    fitted_on = (f"held-out folds joined into pseudo-days; chose ±{chosen:g} s; tried "
+                 + ", ".join(f"±{h:g} s (weight {w:.2f}, NLL {n:.3f}, accuracy {a:.3f})" for h, (w, n, a) in summary.items())
+                 + f"; without context NLL {model.reference_nll:.3f}, accuracy {model.reference_accuracy:.3f}")  # fmt: skip
+    log.info("bout context: %s", fitted_on)
+    return model.model_copy(update={"context_weight": weight, "context_half_width_s": chosen,
+                                    "context_fitted_on": fitted_on}), summary  # fmt: skip
+
+
+def _best_weight(bases: list[np.ndarray], contexts: list[np.ndarray], truths: list[np.ndarray]) -> tuple[float, float, float]:
+    """(weight, NLL, accuracy) of the context weight in [0, MAX_CONTEXT_WEIGHT] minimising the pooled NLL."""
+    base, context, truth = np.concatenate(bases), np.concatenate(contexts), np.concatenate(truths)
+    rows = np.arange(len(truth))
+
+    def nll(weight: float) -> float:
+        return float(-log_softmax(base + weight * context)[rows, truth].mean())
+
+    fitted = minimize_scalar(nll, bounds=(0.0, MAX_CONTEXT_WEIGHT), method="bounded")
+    weight = float(fitted.x) if fitted.fun < nll(0.0) else 0.0
+    accuracy = float(((base + weight * context).argmax(axis=1) == truth).mean())
+    return weight, nll(weight), accuracy
