@@ -617,8 +617,9 @@ def _result(column: PredicateColumn, row: int) -> PredicateResult:
     condition = column.condition
     if column.threshold_by_window is not None:
         bound = float(column.threshold_by_window[row])
-        condition = f"{'>' if column.condition.startswith('>') else '<='} {bound:.3g} (still level)"
-        base.update(feature=feature, condition=condition)
+        above = column.condition.startswith(">")
+        condition = f"{'>' if above else '<='} {bound:.3g} (still level)"
+        base.update(feature=feature, condition=condition, **({"lower": bound} if above else {"upper": bound}))
     verdict = "holds" if holds else "fails"
     statement = f"{_label(column)}: {verdict} — {feature}{at} = {value:.3g} {column.unit}, expected {condition}."
     return PredicateResult(**base, value=value, holds=holds, checkable=True, statement=statement.replace("  ", " "))

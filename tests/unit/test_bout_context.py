@@ -122,3 +122,16 @@ def test_context_rows_count_wins_and_the_template_cites_them_verified():
     text, cited = template_explanation(table)
     assert cited == ["E1", "E2"] and "(E2)" in text
     assert explain(table, {"sitting": "sitting", "standing": "standing", "lying": "lying"}, None).verification.passed
+
+
+def test_a_per_window_still_level_is_a_bound_the_verifier_can_check():
+    """The moving-parts check compares with each window's own still level: that number is cited in the
+    condition, so it must be in the row's bounds (it was not, and a template citing it failed the verifier)."""
+    from knowledge_base.attributes import PredicateColumn, results_for_window
+
+    column = PredicateColumn("moving_parts", "legs moving", "thigh_right.gyro.mag.mean", ("thigh_right.gyro.mag.mean",),
+                             "rad/s", "> the sensor's still level", None, None, np.array([0.0353]), np.array([False]),
+                             feature_by_window=np.array(["thigh_right.gyro.mag.mean"], dtype=object),
+                             threshold_by_window=np.array([0.05]))  # fmt: skip
+    result = results_for_window([column], 0)[0]
+    assert result.lower == pytest.approx(0.05) and result.upper is None and "> 0.05 (still level)" in result.condition
