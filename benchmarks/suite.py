@@ -9,6 +9,8 @@ Systems, all scored on the protocol's test subjects, per window unless the name 
 - `kb-features-logreg`: logistic regression on standardised knowledge-base features (a supervised reference);
 - `encoder-prototype`: the pack's encoder, nearest description prototype;
 - `harlens-evidence-window`: the calibrated fusion of pass one only (each window decided from itself);
+  `-window-timeline` smooths those decisions along the recording (what `harlens analyze` did before the
+  bout context);
 - `harlens-evidence`: the default policy `evidence` (no LLM): pass one plus the bout context of pass two,
   which averages each window's features over its provisional bout along its test recording;
 - `harlens-auto-llm`: policy `auto` with the bundled SmolLM2 (the LLM decides the low-margin windows), on the
@@ -234,6 +236,7 @@ def run_protocol(protocol: str, fold: int | None, settings: BenchSettings) -> li
         probabilities=np.exp(log_softmax(scores.prototype / 0.05)))  # fmt: skip
     alone, _ = fuse_with_reading(dataclasses.replace(scores, context=None), components.fusion)
     add("harlens-evidence-window", np.asarray(activities)[alone.argmax(1)], alone)
+    add("harlens-evidence-window-timeline", _timeline_decisions(alone, components, *_timeline_order(test)))
     per_window = np.asarray(activities)[probabilities.argmax(1)]
     recall = round(candidate_recall(sets, list(truth)), 4)
     flag = _posture_flag(components, evidence.features, per_window, truth) if zero_shot else {}
