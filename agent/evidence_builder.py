@@ -119,7 +119,7 @@ def _context_row(context: BoutContext, activity: str, add) -> None:
     wins = round(context.shares[activity] * n * (n - 1) / 2, 1)  # shares of all n(n-1)/2 comparisons' wins
     add(kind="context", activity=activity, value=wins,
         reference={"of": float(context.comparisons), "half_width_s": float(context.half_width_s)},
-        statement=f"over its bout (±{context.half_width_s:g} s), {activity} wins {wins:g} of its {context.comparisons} "
+        statement=f"Over its bout (±{context.half_width_s:g} s), {activity} wins {wins:g} of its {context.comparisons} "
         f"one-vs-one comparisons in the bout-context knowledge base")  # fmt: skip
 
 
