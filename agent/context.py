@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from agent.candidates import FusionModel, fuse, fused_seen_logits, log_softmax
+from agent.candidates import FusionModel, SourceScores, fuse, fused_seen_logits, log_softmax
 from agent.timeline import DEFAULT_EXPECTED_BOUT_S, smooth_decisions, switch_cost
 from knowledge_base.base import KnowledgeBase
 from knowledge_base.context import bout_groups, context_means
@@ -92,7 +92,7 @@ class ContextFold:
     train_features: np.ndarray
     held_out: Windows
     held_features: np.ndarray
-    scores: object  # agent.candidates.SourceScores of the held-out windows (pass one)
+    scores: SourceScores  # the held-out windows' pass-one scores
     seen: list[str]
 
 
