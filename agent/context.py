@@ -18,7 +18,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from agent.candidates import FusionModel, SourceScores, fuse, fused_seen_logits, log_softmax
-from agent.timeline import DEFAULT_EXPECTED_BOUT_S, smooth_decisions, switch_cost
+from agent.timeline import DEFAULT_EXPECTED_BOUT_S, smooth_along_recordings
 from knowledge_base.base import KnowledgeBase
 from knowledge_base.context import bout_groups, context_means
 from recordings.windows import Windows
@@ -32,17 +32,9 @@ PSEUDO_DAY_SEED = 0
 
 def provisional_bouts(probabilities: np.ndarray, recording_ids: np.ndarray, start_s: np.ndarray, stride_s: float,
                       breaks: np.ndarray | None = None, expected_bout_s: float = DEFAULT_EXPECTED_BOUT_S) -> np.ndarray:  # fmt: skip
-    """(N,) bout number per window from pass one: the smoothed per-window decisions along each recording
-    (windows read in time order per recording id; `breaks`, in the windows' order, start a new piece)."""
-    ids = np.asarray(recording_ids).astype(str)
-    order = np.lexsort((np.asarray(start_s, dtype=np.float64), ids))
-    pieces = np.r_[True, ids[order][1:] != ids[order][:-1]] if len(ids) else np.zeros(0, dtype=bool)
-    if breaks is not None:
-        pieces |= np.asarray(breaks, dtype=bool)[order]
-    cost = switch_cost(expected_bout_s, stride_s, probabilities.shape[1])
-    path = np.empty(len(ids), dtype=np.int64)
-    path[order] = smooth_decisions(np.log(probabilities[order] + 1e-12), cost, pieces)
-    return bout_groups(ids, start_s, path, breaks)
+    """(N,) bout number per window from pass one: the runs of its decisions smoothed along each recording."""
+    path = smooth_along_recordings(probabilities, recording_ids, start_s, stride_s, breaks, expected_bout_s)
+    return bout_groups(recording_ids, start_s, path, breaks)
 
 
 def context_votes(context_kb: KnowledgeBase, features: np.ndarray, bouts: np.ndarray, start_s: np.ndarray,
@@ -96,10 +88,10 @@ class ContextFold:
     seen: list[str]
 
 
-def fit_context(model: FusionModel, folds: list[ContextFold], stride_s: float, progress=None) -> tuple[FusionModel, dict]:
+def fit_context(model: FusionModel, folds: list[ContextFold], stride_s: float, progress=None) -> FusionModel:
     """The half-width (of :data:`CONTEXT_HALF_WIDTHS_S`) and weight of the bout-context votes with the lowest
     held-out NLL, the four pass-one weights fixed; the held-out people are joined into pseudo-days first.
-    Returns the updated model and a summary {half-width: (weight, NLL, accuracy)} for the log."""
+    Every width's weight, NLL and accuracy go into `context_fitted_on`."""
     prepared = []
     for fold in folds:
         fold_model = model.model_copy(update={"seen": fold.seen})
@@ -129,7 +121,7 @@ def fit_context(model: FusionModel, folds: list[ContextFold], stride_s: float, p
                  + f"; without context NLL {model.reference_nll:.3f}, accuracy {model.reference_accuracy:.3f}")  # fmt: skip
     log.info("bout context: %s", fitted_on)
     return model.model_copy(update={"context_weight": weight, "context_half_width_s": chosen,
-                                    "context_fitted_on": fitted_on}), summary  # fmt: skip
+                                    "context_fitted_on": fitted_on})  # fmt: skip
 
 
 def _best_weight(bases: list[np.ndarray], contexts: list[np.ndarray], truths: list[np.ndarray]) -> tuple[float, float, float]:

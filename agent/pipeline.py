@@ -138,7 +138,7 @@ class Analyzer:
         fusion = self.components.fusion
         evidence = score_sources(self.components, windows, fusion.settings, np.asarray(fusion.centroids, np.float32))
         probabilities, evidence.novelty = fuse_with_reading(evidence.scores, fusion)
-        if self.uses_context and self.context_unused_reason(windows) is None:
+        if self.context_applies(windows):
             bouts = provisional_bouts(probabilities, windows.recording_ids, windows.start_s, self.components.stride_s,
                                       breaks, self.settings.expected_bout_s)  # fmt: skip
             evidence.scores.context = context_votes(
@@ -157,6 +157,10 @@ class Analyzer:
             return (f"the recording lacks {len(missing)} of the pack's {len(self.components.channels)} channels; "
                     "a pack built for its placements has a bout context of its own")  # fmt: skip
         return None
+
+    def context_applies(self, windows: Windows) -> bool:
+        """Whether pass two runs on these windows: the pack has a context and nothing makes it unusable."""
+        return self.uses_context and self.context_unused_reason(windows) is None
 
     @property
     def uses_context(self) -> bool:
@@ -272,7 +276,7 @@ class Analyzer:
     def explain_window(self, windows: Windows, index: int, breaks: np.ndarray | None = None) -> tuple[CandidateSet, Explanation]:
         """On demand: one window's candidates and its explained decision (evidence policy). With a bout context
         every window is scored, so the window sees the same bout as in `analyze`."""
-        rows = np.arange(len(windows)) if self.uses_context else np.array([index])
+        rows = np.arange(len(windows)) if self.context_applies(windows) else np.array([index])
         evidence, probabilities, sets = self.score(windows.subset(rows), None if breaks is None else breaks[rows])
         at = int(np.flatnonzero(rows == index)[0])
         table = self.evidence_table(evidence.features[at], sets[at], self.neighbour_counts(evidence, [at]),

@@ -222,8 +222,7 @@ def fit_fusion(final: ReferenceComponents, reference: Windows, folds: list[HeldO
     context_folds = [ContextFold(train=fold.train, train_features=fold.train_features, held_out=fold.held_out,
                                  held_features=evidence.features, scores=evidence.scores, seen=list(fold.components.seen))
                      for fold, evidence, _ in scored]  # fmt: skip
-    model, _ = fit_context(model, context_folds, final.stride_s, progress)
-    return model
+    return fit_context(model, context_folds, final.stride_s, progress)
 
 
 def _fit_zero_shot(model: FusionModel, scored) -> FusionModel:

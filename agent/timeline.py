@@ -82,6 +82,21 @@ def switch_cost(expected_bout_s: float, stride_s: float, n_activities: int) -> f
     return float(np.log((1 - p) / p * (n_activities - 1)))
 
 
+def smooth_along_recordings(probabilities: np.ndarray, recording_ids: np.ndarray, start_s: np.ndarray, stride_s: float,
+                            breaks: np.ndarray | None = None, expected_bout_s: float = DEFAULT_EXPECTED_BOUT_S) -> np.ndarray:  # fmt: skip
+    """(N,) smoothed activity index per window, for windows in any order: read in time order per recording
+    id, each recording (and each True of `breaks`, in the windows' order) starting a new piece."""
+    ids = np.asarray(recording_ids).astype(str)
+    order = np.lexsort((np.asarray(start_s, dtype=np.float64), ids))
+    pieces = np.r_[True, ids[order][1:] != ids[order][:-1]] if len(ids) else np.zeros(0, dtype=bool)
+    if breaks is not None:
+        pieces |= np.asarray(breaks, dtype=bool)[order]
+    cost = switch_cost(expected_bout_s, stride_s, probabilities.shape[1])
+    path = np.empty(len(ids), dtype=np.int64)
+    path[order] = smooth_decisions(np.log(probabilities[order] + 1e-12), cost, pieces)
+    return path
+
+
 def smooth_decisions(log_probabilities: np.ndarray, switch_cost: float, breaks: np.ndarray | None = None) -> np.ndarray:
     """Most likely activity sequence (Viterbi) when changing activity between consecutive windows costs
     `switch_cost` nats; `breaks[i]` True starts a new piece at window i (a gap, another recording), where

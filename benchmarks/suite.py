@@ -51,7 +51,7 @@ from agent.context import pseudo_days
 from agent.decide import DecisionSettings
 from agent.pipeline import Analyzer, AnalyzerSettings
 from agent.sources import posture_contradicted, window_features
-from agent.timeline import smooth_decisions, switch_cost
+from agent.timeline import smooth_along_recordings
 from harlens.pack import open_pack, reuse_or_rebuild
 from recordings.protocols import get_protocol, load_split
 from recordings.datasets import dataset_dir
@@ -166,21 +166,10 @@ def _posture_flag(components, features: np.ndarray, decided: np.ndarray, truth: 
             "other_unseen_wrong": int((unseen_decided & ~flagged & wrong).sum())}  # fmt: skip
 
 
-def _timeline_order(test: Windows) -> tuple[np.ndarray, np.ndarray]:
-    """Window order along each test recording, and where a new recording starts."""
-    order = np.lexsort((test.start_s, test.recording_ids.astype(str)))
-    ids = test.recording_ids.astype(str)[order]
-    breaks = np.r_[True, ids[1:] != ids[:-1]]
-    return order, breaks
-
-
-def _timeline_decisions(probabilities: np.ndarray, components, order: np.ndarray, breaks: np.ndarray) -> np.ndarray:
+def _timeline_decisions(probabilities: np.ndarray, components, windows: Windows) -> np.ndarray:
     """Each window's decision after smoothing along its recording, as `harlens analyze` smooths."""
-    activities = np.asarray(components.activities)
-    cost = switch_cost(AnalyzerSettings().expected_bout_s, components.stride_s, len(activities))
-    smoothed = np.empty(len(probabilities), dtype=object)
-    smoothed[order] = activities[smooth_decisions(np.log(probabilities[order] + 1e-12), cost, breaks)]
-    return smoothed
+    path = smooth_along_recordings(probabilities, windows.recording_ids, windows.start_s, components.stride_s)
+    return np.asarray(components.activities, dtype=object)[path]
 
 
 def _joined_timeline(analyzer: Analyzer, test: Windows) -> np.ndarray:
@@ -190,7 +179,7 @@ def _joined_timeline(analyzer: Analyzer, test: Windows) -> np.ndarray:
     ids, start = pseudo_days(test)
     joined = dataclasses.replace(test, recording_ids=ids.astype(object), start_s=start)
     _, probabilities, _ = analyzer.score(joined)
-    return _timeline_decisions(probabilities, analyzer.components, *_timeline_order(joined))
+    return _timeline_decisions(probabilities, analyzer.components, joined)
 
 
 def _stratified(labels: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
@@ -236,7 +225,7 @@ def run_protocol(protocol: str, fold: int | None, settings: BenchSettings) -> li
         probabilities=np.exp(log_softmax(scores.prototype / 0.05)))  # fmt: skip
     alone, _ = fuse_with_reading(dataclasses.replace(scores, context=None), components.fusion)
     add("harlens-evidence-window", np.asarray(activities)[alone.argmax(1)], alone)
-    add("harlens-evidence-window-timeline", _timeline_decisions(alone, components, *_timeline_order(test)))
+    add("harlens-evidence-window-timeline", _timeline_decisions(alone, components, test))
     per_window = np.asarray(activities)[probabilities.argmax(1)]
     recall = round(candidate_recall(sets, list(truth)), 4)
     flag = _posture_flag(components, evidence.features, per_window, truth) if zero_shot else {}
@@ -244,7 +233,7 @@ def run_protocol(protocol: str, fold: int | None, settings: BenchSettings) -> li
         tokens_per_window=0.0, windows_per_s=round(len(test) / score_s, 1),
         mean_candidates=round(float(np.mean([len(s.activities) for s in sets])), 2), **flag,
         **class_report(truth, per_window))  # fmt: skip
-    smoothed = _timeline_decisions(probabilities, components, *_timeline_order(test))
+    smoothed = _timeline_decisions(probabilities, components, test)
     add("harlens-evidence-timeline", smoothed, candidate_recall=recall, llm_calls_per_window=0.0, tokens_per_window=0.0,
         **class_report(truth, smoothed))  # fmt: skip
     if not zero_shot:
@@ -298,7 +287,6 @@ def run_single_placements(settings: BenchSettings) -> list[dict]:
     split = load_split("dsads-xsub", None)
     test = split.test
     truth = np.asarray(test.label_names, dtype=object).astype(str)
-    order, breaks = _timeline_order(test)
     full = open_pack(pack_folder("dsads-xsub", None, settings))[1]
     records = []
     for placement in SINGLE_PLACEMENTS[:1] if settings.quick else SINGLE_PLACEMENTS:  # quick: the torso only
@@ -310,7 +298,7 @@ def run_single_placements(settings: BenchSettings) -> list[dict]:
         for pack, components in (("5-placement", full), ("placement", own)):
             _, probabilities, _ = Analyzer(components, AnalyzerSettings(), protocol="dsads-xsub").score(only)
             per_window = np.asarray(components.activities)[probabilities.argmax(1)]
-            smoothed = _timeline_decisions(probabilities, components, order, breaks)
+            smoothed = _timeline_decisions(probabilities, components, only)
             records.append({"protocol": "dsads-xsub-one-placement", "system": f"harlens-evidence, {pack} pack",
                             "placement": placement, "pack": pack, "test_windows": len(only),
                             "macro_f1": round(float(f1_score(truth, per_window, average="macro")), 4),
