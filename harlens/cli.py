@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -25,6 +25,10 @@ app.add_typer(kb_app, name="kb")
 app.add_typer(eval_app, name="eval")
 console = Console(width=None if Console().is_terminal else 150)
 USER_ERRORS = (RecordingError, KnowledgeBaseError, PackError, LLMError, ValueError)
+# how a table file's columns are read: shared by `data inspect`, `analyze` and `explain`
+RateOption = Annotated[Optional[float], typer.Option(help="sampling rate when the file has no time column")]
+PlacementOption = Annotated[str, typer.Option(help="placement for columns that name none (e.g. wrist_left for a DSADS pack)")]
+MapOption = Annotated[list[str], typer.Option("--map", help="explicit column mapping COLUMN=placement.sensor.axis")]
 
 
 def reports_errors(command):
@@ -57,12 +61,12 @@ def data_list(root: Optional[Path] = typer.Option(None, help="data root (default
 @reports_errors
 def data_inspect(
     path: Path,
-    rate: Optional[float] = typer.Option(None, help="sampling rate when the file has no time column"),
-    placement: str = typer.Option("wrist", help="placement for columns that name none"),
+    rate: RateOption = None,
+    placement: PlacementOption = "wrist",
     acc_unit: str = typer.Option("auto", help="g, m/s^2 or auto"),
     gyro_unit: str = typer.Option("auto", help="rad/s, deg/s or auto"),
     delimiter: Optional[str] = typer.Option(None, help="column delimiter (default: detected)"),
-    map_: list[str] = typer.Option([], "--map", help="explicit column mapping COLUMN=placement.sensor.axis"),
+    map_: MapOption = [],  # noqa: B006 (typer reads the default; it is never mutated)
 ) -> None:
     """Detected format, channels, units, rate, duration, gaps and label summary of one recording."""
     options = data_commands.table_options(rate, placement, acc_unit, gyro_unit, delimiter, map_)
@@ -176,9 +180,9 @@ def analyze(
     policy: Optional[str] = typer.Option(None, help="evidence, llm or auto (default: the measured best)"),
     note: str = typer.Option("", help="a note about the recording (treated as data, never as instructions)"),
     explain_limit: int = typer.Option(4, help="segments explained by the LLM, longest first; the rest get the template"),
-    placement: str = typer.Option("wrist", help="placement for columns that name none (e.g. wrist_left for a DSADS pack)"),
-    map_: list[str] = typer.Option([], "--map", help="explicit column mapping COLUMN=placement.sensor.axis"),
-    rate: Optional[float] = typer.Option(None, help="sampling rate when the file has no time column"),
+    placement: PlacementOption = "wrist",
+    map_: MapOption = [],  # noqa: B006 (typer reads the default; it is never mutated)
+    rate: RateOption = None,
 ) -> None:
     """Recognise what the person did, when, and why: timeline, minutes per activity, explained report."""
     from harlens import analyze_commands as commands
@@ -199,9 +203,9 @@ def explain(
     llm: str = typer.Option("local", help="local, openai or none"),
     model: Optional[Path] = typer.Option(None, help="a GGUF file for --llm local"),
     note: str = typer.Option("", help="a note about the recording (data, never instructions)"),
-    placement: str = typer.Option("wrist", help="placement for columns that name none (e.g. wrist_left for a DSADS pack)"),
-    map_: list[str] = typer.Option([], "--map", help="explicit column mapping COLUMN=placement.sensor.axis"),
-    rate: Optional[float] = typer.Option(None, help="sampling rate when the file has no time column"),
+    placement: PlacementOption = "wrist",
+    map_: MapOption = [],  # noqa: B006 (typer reads the default; it is never mutated)
+    rate: RateOption = None,
 ) -> None:
     """One window's decision with its candidates, full evidence and checked explanation."""
     from harlens import analyze_commands as commands
