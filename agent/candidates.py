@@ -7,7 +7,9 @@ Sources, per window:
 - `pairwise`: the knowledge base's one-vs-one votes on each pair's top features (seen only);
 - `attributes`: the share of an activity's description predicates that hold (used for unseen activities);
 - `context` (second pass, `agent.context`): the context knowledge base's votes on the window's features
-  averaged over its provisional bout (seen only), added with its own weight fitted after the other four.
+  averaged over its provisional bout (seen only), added with its own weight fitted after the other four;
+- `context_neighbours` (second pass): the vote of the reference bouts nearest to that average (seen only),
+  with a weight fitted together with `context`'s.
 
 Fusion is hierarchical. A seen gate (a logistic model on two signals: how much better the best unseen
 activity's prototype-plus-attribute score is than the best seen prototype, and how close the window is to
@@ -20,6 +22,7 @@ never sees windows that vote for themselves.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,7 +92,9 @@ class FusionModel(BaseModel):
                                   "before the bout context, which decide each window from itself)")
     context_half_width_s: float | None = Field(default=None, gt=0, description="a window's context reaches this far "
                                                "either side, within its provisional bout; chosen on held-out folds")
-    context_fitted_on: str | None = Field(default=None, description="how the context weight and width were chosen")
+    context_neighbours_weight: float = Field(default=0.0, ge=0, description="weight of the votes of the reference bouts "
+                                             "nearest to a window's bout (0: packs built before them)")
+    context_fitted_on: str | None = Field(default=None, description="how the context weights and width were chosen")
     fitted_on: str = Field(description="how the temperature was fitted (which windows, which hold-outs)")
 
 
@@ -105,16 +110,22 @@ class SourceScores:
     pairwise: np.ndarray  # (N, S) win shares
     attributes: np.ndarray | None = None  # (N, A) share of predicates holding, NaN when none apply
     context: np.ndarray | None = None  # (N, S) bout-context vote shares (second pass), None before it
+    context_neighbours: np.ndarray | None = None  # (N, S) nearest reference bouts' vote shares (second pass)
 
     def __len__(self) -> int:
         return len(self.prototype)
+
+    def first_pass(self) -> SourceScores:
+        """The same scores without the second pass's votes: what each window says from itself."""
+        return dataclasses.replace(self, context=None, context_neighbours=None)
 
     def take(self, rows: np.ndarray) -> SourceScores:
         """The same scores for a subset of the windows."""
         return SourceScores(activities=self.activities, seen=self.seen, prototype=self.prototype[rows],
                             centroid=self.centroid[rows], neighbours=self.neighbours[rows], pairwise=self.pairwise[rows],
                             attributes=None if self.attributes is None else self.attributes[rows],
-                            context=None if self.context is None else self.context[rows])  # fmt: skip
+                            context=None if self.context is None else self.context[rows],
+                            context_neighbours=None if self.context_neighbours is None else self.context_neighbours[rows])  # fmt: skip
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -134,6 +145,8 @@ def seen_log_scores(scores: SourceScores, settings: FusionSettings) -> dict[str,
     }
     if scores.context is not None:
         parts["context"] = np.log(scores.context + settings.floor)
+    if scores.context_neighbours is not None:
+        parts["context_neighbours"] = np.log(scores.context_neighbours + settings.floor)
     return parts
 
 
@@ -145,12 +158,14 @@ def weighted_logits(parts: dict[str, np.ndarray], weights: dict[str, float]) -> 
 
 
 def fused_seen_logits(scores: SourceScores, settings: FusionSettings, weights: dict[str, float],
-                      context_weight: float = 0.0) -> np.ndarray:  # fmt: skip
-    """The four sources' weighted sum, plus the bout-context votes when the second pass has scored them."""
+                      context_weight: float = 0.0, context_neighbours_weight: float = 0.0) -> np.ndarray:  # fmt: skip
+    """The four sources' weighted sum, plus the second pass's votes (bout-context knowledge base, nearest
+    reference bouts) when it has scored them."""
     parts = seen_log_scores(scores, settings)
     logits = weighted_logits(parts, weights)
-    if context_weight > 0 and "context" in parts:
-        logits = logits + context_weight * parts["context"]
+    for name, weight in (("context", context_weight), ("context_neighbours", context_neighbours_weight)):
+        if weight > 0 and name in parts:
+            logits = logits + weight * parts[name]
     return logits
 
 
@@ -211,7 +226,7 @@ def fuse_with_reading(scores: SourceScores, model: FusionModel) -> tuple[np.ndar
     """:func:`fuse`, and the seen gate's reading that split the probability (None when every activity has
     reference data): the evidence shows the very P(seen) the decision used."""
     settings = model.settings
-    logits = fused_seen_logits(scores, settings, model.weights, model.context_weight)
+    logits = fused_seen_logits(scores, settings, model.weights, model.context_weight, model.context_neighbours_weight)
     within_seen = np.exp(log_softmax(logits / model.temperature))
     if set(scores.seen) == set(scores.activities):
         return within_seen[:, np.argsort([scores.activities.index(a) for a in scores.seen])], None

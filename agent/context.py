@@ -3,7 +3,9 @@
 Pass one decides every window from itself and smooths the decisions along the recording; its runs of one
 activity are the *provisional bouts*. Pass two averages each window's features over its provisional bout
 within ±`half_width_s` (`knowledge_base.context`), lets the pack's context knowledge base vote on those
-means, and adds the votes to the fused evidence with the weight the pack fitted. A bout boundary found in
+means and the labelled reference bouts nearest to them vote too (`retrieval.feature_neighbours`), and adds
+both votes to the fused evidence with the weights the pack fitted. The two read the means differently: the
+knowledge base one feature pair at a time, the neighbours all features at once. A bout boundary found in
 pass one is never crossed, so a short bout keeps its own evidence; a boundary pass one missed lets the
 context mix two activities, which is why the weight and the width are fitted on held-out reference people
 arranged as continuous recordings (`fit_context`), not on clean single-activity recordings.
@@ -15,13 +17,14 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize_scalar
+from scipy.optimize import minimize
 
 from agent.candidates import FusionModel, SourceScores, fuse, fused_seen_logits, log_softmax
 from agent.timeline import DEFAULT_EXPECTED_BOUT_S, smooth_along_recordings
 from knowledge_base.base import KnowledgeBase
 from knowledge_base.context import bout_groups, context_means
 from recordings.windows import Windows
+from retrieval.feature_neighbours import FeatureNeighbours
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,12 @@ def context_votes(context_kb: KnowledgeBase, features: np.ndarray, bouts: np.nda
     return context_kb.pairwise_votes(means, seen, pairwise_k)
 
 
+def context_neighbour_votes(neighbours: FeatureNeighbours, features: np.ndarray, bouts: np.ndarray, start_s: np.ndarray,
+                            half_width_s: float, seen: list[str]) -> np.ndarray:  # fmt: skip
+    """(N, S) share of the nearest reference bout-context means labelled with each seen activity."""
+    return neighbours.vote_shares(context_means(features, bouts, start_s, half_width_s), seen)
+
+
 def reference_context_features(windows: Windows, features: np.ndarray, half_width_s: float) -> np.ndarray:
     """Bout-context means of labelled reference windows: their bouts are their labelled runs."""
     bouts = bout_groups(windows.recording_ids, windows.start_s, windows.labels)
@@ -54,6 +63,12 @@ def fit_context_knowledge_base(windows: Windows, features: np.ndarray, half_widt
     """A knowledge base of bout-context means: its rankings pick what separates activities over ±half_width_s."""
     means = reference_context_features(windows, features, half_width_s)
     return KnowledgeBase(show_progress=False).fit(windows, features=means)
+
+
+def fit_context_neighbours(windows: Windows, features: np.ndarray, half_width_s: float) -> FeatureNeighbours:
+    """The labelled reference runs' bout-context means, indexed for nearest-neighbour votes."""
+    means = reference_context_features(windows, features, half_width_s)
+    return FeatureNeighbours().fit(means, list(np.asarray(windows.label_names, dtype=object).astype(str)))
 
 
 def pseudo_days(windows: Windows, seed: int = PSEUDO_DAY_SEED) -> tuple[np.ndarray, np.ndarray]:
@@ -89,9 +104,10 @@ class ContextFold:
 
 
 def fit_context(model: FusionModel, folds: list[ContextFold], stride_s: float, progress=None) -> FusionModel:
-    """The half-width (of :data:`CONTEXT_HALF_WIDTHS_S`) and weight of the bout-context votes with the lowest
-    held-out NLL, the four pass-one weights fixed; the held-out people are joined into pseudo-days first.
-    Every width's weight, NLL and accuracy go into `context_fitted_on`."""
+    """The half-width (of :data:`CONTEXT_HALF_WIDTHS_S`) and the two weights of the second pass's votes
+    (bout-context knowledge base, nearest reference bouts) with the lowest held-out NLL, the four pass-one
+    weights fixed; the held-out people are joined into pseudo-days first. Every width's weights, NLL and
+    accuracy go into `context_fitted_on`."""
     prepared = []
     for fold in folds:
         fold_model = model.model_copy(update={"seen": fold.seen})
@@ -110,29 +126,35 @@ def fit_context(model: FusionModel, folds: list[ContextFold], stride_s: float, p
         for fold, bouts, start, rows, truth, base in prepared:
             kb = fit_context_knowledge_base(fold.train, fold.train_features, half_width)
             votes = context_votes(kb, fold.held_features, bouts, start, half_width, fold.seen, model.settings.pairwise_k)
+            neighbours = fit_context_neighbours(fold.train, fold.train_features, half_width)
+            near = context_neighbour_votes(neighbours, fold.held_features, bouts, start, half_width, fold.seen)
             bases.append(base)
-            contexts.append(np.log(votes[rows] + model.settings.floor))
+            contexts.append(np.stack([np.log(votes[rows] + model.settings.floor), np.log(near[rows] + model.settings.floor)]))
             truths.append(truth)
-        summary[half_width] = _best_weight(bases, contexts, truths)
+        summary[half_width] = _best_weights(bases, contexts, truths)
     chosen = min(summary, key=lambda h: summary[h][1])
-    weight, nll, accuracy = summary[chosen]
+    (weight, neighbours_weight), nll, accuracy = summary[chosen]
     fitted_on = (f"held-out folds joined into pseudo-days; chose ±{chosen:g} s; tried "
-                 + ", ".join(f"±{h:g} s (weight {w:.2f}, NLL {n:.3f}, accuracy {a:.3f})" for h, (w, n, a) in summary.items())
+                 + ", ".join(f"±{h:g} s (weights {w[0]:.2f} knowledge base, {w[1]:.2f} neighbours; NLL {n:.3f}, "
+                             f"accuracy {a:.3f})" for h, (w, n, a) in summary.items())
                  + f"; without context NLL {model.reference_nll:.3f}, accuracy {model.reference_accuracy:.3f}")  # fmt: skip
     log.info("bout context: %s", fitted_on)
-    return model.model_copy(update={"context_weight": weight, "context_half_width_s": chosen,
-                                    "context_fitted_on": fitted_on})  # fmt: skip
+    return model.model_copy(update={"context_weight": weight, "context_neighbours_weight": neighbours_weight,
+                                    "context_half_width_s": chosen, "context_fitted_on": fitted_on})  # fmt: skip
 
 
-def _best_weight(bases: list[np.ndarray], contexts: list[np.ndarray], truths: list[np.ndarray]) -> tuple[float, float, float]:
-    """(weight, NLL, accuracy) of the context weight in [0, MAX_CONTEXT_WEIGHT] minimising the pooled NLL."""
-    base, context, truth = np.concatenate(bases), np.concatenate(contexts), np.concatenate(truths)
+def _best_weights(bases: list[np.ndarray], contexts: list[np.ndarray], truths: list[np.ndarray]) -> tuple[tuple[float, float], float, float]:
+    """((knowledge-base weight, neighbours weight), NLL, accuracy): the weights in [0, MAX_CONTEXT_WEIGHT]
+    minimising the pooled NLL of base + weights · contexts (each context (2, N, S)); zero when no weight
+    lowers it."""
+    base, truth = np.concatenate(bases), np.concatenate(truths)
+    context = np.concatenate(contexts, axis=1)
     rows = np.arange(len(truth))
 
-    def nll(weight: float) -> float:
-        return float(-log_softmax(base + weight * context)[rows, truth].mean())
+    def nll(weights: np.ndarray) -> float:
+        return float(-log_softmax(base + np.tensordot(weights, context, axes=1))[rows, truth].mean())
 
-    fitted = minimize_scalar(nll, bounds=(0.0, MAX_CONTEXT_WEIGHT), method="bounded")
-    weight = float(fitted.x) if fitted.fun < nll(0.0) else 0.0
-    accuracy = float(((base + weight * context).argmax(axis=1) == truth).mean())
-    return weight, nll(weight), accuracy
+    fitted = minimize(nll, np.ones(2), bounds=[(0.0, MAX_CONTEXT_WEIGHT)] * 2, method="L-BFGS-B")
+    weights = fitted.x if fitted.fun < nll(np.zeros(2)) else np.zeros(2)
+    accuracy = float(((base + np.tensordot(weights, context, axes=1)).argmax(axis=1) == truth).mean())
+    return (float(weights[0]), float(weights[1])), nll(weights), accuracy

@@ -5,6 +5,8 @@ Rows, numbered E1, E2, … in this order:
 - `neighbours`: how many of the nearest reference windows belong to each candidate;
 - `context` (packs with a bout context): how many of its one-vs-one comparisons each candidate wins in the
   bout-context knowledge base, on the features averaged over the window's provisional bout;
+- `bout_neighbours` (packs with bout neighbours): how many of the reference windows nearest to that average
+  (each averaged over its own labelled bout) belong to each candidate;
 - `feature`: for the leading candidate against each other candidate, the pair's top knowledge-base features,
   with the query's value, both activities' reference median and quartiles, and the value's percentile in each;
 - `attribute`: the leading candidate's description predicates (and those of candidates without reference
@@ -15,7 +17,7 @@ text the LLM copies and the number the verifier checks are the same.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -77,6 +79,9 @@ def build_evidence(
         for activity in candidates.activities:
             if activity in context.shares:
                 _context_row(context, activity, add)
+        for activity in candidates.activities:
+            if activity in context.neighbour_shares:
+                _bout_neighbours_row(context, activity, add)
     leader = candidates.activities[0]
     if novelty is not None:
         p_seen, cosine = round(novelty[0], 2), round(novelty[1], 2)
@@ -103,10 +108,13 @@ def build_evidence(
 
 @dataclass(frozen=True)
 class BoutContext:
-    """The second pass's votes for one decision: vote share per seen activity (mean over a segment's windows)."""
+    """The second pass's votes for one decision: vote share per seen activity (mean over a segment's windows)
+    in the bout-context knowledge base and, when the pack has them, among the nearest reference bouts."""
 
     shares: dict[str, float]
     half_width_s: float
+    neighbour_shares: dict[str, float] = field(default_factory=dict)
+    n_neighbours: int = 0
 
     @property
     def comparisons(self) -> int:
@@ -121,6 +129,14 @@ def _context_row(context: BoutContext, activity: str, add) -> None:
         reference={"of": float(context.comparisons), "half_width_s": float(context.half_width_s)},
         statement=f"Over its bout (±{context.half_width_s:g} s), {activity} wins {wins:g} of its {context.comparisons} "
         f"one-vs-one comparisons in the bout-context knowledge base")  # fmt: skip
+
+
+def _bout_neighbours_row(context: BoutContext, activity: str, add) -> None:
+    count = round(context.neighbour_shares[activity] * context.n_neighbours, 1)
+    add(kind="bout_neighbours", activity=activity, value=count,
+        reference={"of": float(context.n_neighbours), "half_width_s": float(context.half_width_s)},
+        statement=f"Averaged over its bout (±{context.half_width_s:g} s), it is closest to {context.n_neighbours} "
+        f"reference windows averaged alike, {count:g} of them {activity}")  # fmt: skip
 
 
 def _feature_row(kb: KnowledgeBase, query: np.ndarray, leader: str, rival: str, name: str, add) -> None:

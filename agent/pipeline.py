@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from agent.candidates import CandidateSet, fuse_with_reading, select_candidates
-from agent.context import context_votes, provisional_bouts
+from agent.context import context_neighbour_votes, context_votes, provisional_bouts
 from agent.decide import DecisionSettings, WindowDecision, ask_llm, decide, windows_for_llm
 from agent.evidence import EvidenceTable
 from agent.evidence_builder import BoutContext, build_evidence
@@ -141,10 +141,16 @@ class Analyzer:
         if self.context_applies(windows):
             bouts = provisional_bouts(probabilities, windows.recording_ids, windows.start_s, self.components.stride_s,
                                       breaks, self.settings.expected_bout_s)  # fmt: skip
-            evidence.scores.context = context_votes(
-                self.components.context_knowledge_base, evidence.features, bouts, windows.start_s,
-                fusion.context_half_width_s, list(self.components.seen), fusion.settings.pairwise_k,
-            )  # fmt: skip
+            if self.components.context_knowledge_base is not None:
+                evidence.scores.context = context_votes(
+                    self.components.context_knowledge_base, evidence.features, bouts, windows.start_s,
+                    fusion.context_half_width_s, list(self.components.seen), fusion.settings.pairwise_k,
+                )  # fmt: skip
+            if self.components.context_neighbours is not None:
+                evidence.scores.context_neighbours = context_neighbour_votes(
+                    self.components.context_neighbours, evidence.features, bouts, windows.start_s,
+                    fusion.context_half_width_s, list(self.components.seen),
+                )  # fmt: skip
             probabilities, evidence.novelty = fuse_with_reading(evidence.scores, fusion)
         return evidence, probabilities, select_candidates(probabilities, fusion.activities, fusion.settings)
 
@@ -165,8 +171,9 @@ class Analyzer:
     @property
     def uses_context(self) -> bool:
         fusion = self.components.fusion
-        return (self.settings.bout_context and fusion.context_weight > 0 and fusion.context_half_width_s is not None
-                and self.components.context_knowledge_base is not None)  # fmt: skip
+        knowledge_base = fusion.context_weight > 0 and self.components.context_knowledge_base is not None
+        neighbours = fusion.context_neighbours_weight > 0 and self.components.context_neighbours is not None
+        return self.settings.bout_context and fusion.context_half_width_s is not None and (knowledge_base or neighbours)
 
     def evidence_table(self, features: np.ndarray, candidates: CandidateSet, neighbour_counts: Counter,
                        novelty: tuple[float, float] | None = None, context: BoutContext | None = None) -> EvidenceTable:  # fmt: skip
@@ -178,8 +185,13 @@ class Analyzer:
         """The second pass's vote shares over `rows` (a window or a segment), None without a bout context."""
         if evidence.scores.context is None:
             return None
+        seen = self.components.seen
         shares = evidence.scores.context[rows].mean(axis=0)
-        return BoutContext(shares=dict(zip(self.components.seen, shares.tolist())),
+        near, n_near = {}, 0
+        if evidence.scores.context_neighbours is not None and self.components.context_neighbours is not None:
+            near = dict(zip(seen, evidence.scores.context_neighbours[rows].mean(axis=0).tolist()))
+            n_near = self.components.context_neighbours.k
+        return BoutContext(shares=dict(zip(seen, shares.tolist())), neighbour_shares=near, n_neighbours=n_near,
                            half_width_s=float(self.components.fusion.context_half_width_s))  # fmt: skip
 
     @staticmethod
@@ -313,7 +325,8 @@ class Analyzer:
         if self.uses_context and context_unused:
             summary["bout context"] = f"not used: {context_unused}"
         elif self.uses_context:
-            summary |= {"weight bout context": fusion.context_weight, "bout context half-width s": fusion.context_half_width_s,
+            summary |= {"weight bout context": fusion.context_weight, "weight bout neighbours": fusion.context_neighbours_weight,
+                        "bout context half-width s": fusion.context_half_width_s,
                         "bout context fitted_on": fusion.context_fitted_on or ""}  # fmt: skip
         if fusion.seen_gate is not None:
             gate = fusion.seen_gate

@@ -34,6 +34,7 @@ from encoders.model import IMUEncoder
 from knowledge_base.attributes import POSTURE_ATTRIBUTES
 from knowledge_base.base import KnowledgeBase
 from recordings.windows import Windows
+from retrieval.feature_neighbours import FeatureNeighbours
 from retrieval.metadata import MetadataFilter
 from retrieval.multi import MultiPlacementIndex
 from retrieval.voting import knn_vote
@@ -56,6 +57,7 @@ class ReferenceComponents:
     channels: list[str]
     fusion: FusionModel | None = None
     context_knowledge_base: KnowledgeBase | None = None  # votes on bout-context means (second pass)
+    context_neighbours: FeatureNeighbours | None = None  # nearest reference bout-context means (second pass)
     _prototypes: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def prototype_matrix(self, kind: str) -> np.ndarray:

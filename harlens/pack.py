@@ -31,6 +31,7 @@ PACK_FORMAT = 1
 COMPONENTS = ("knowledge_base", "encoder", "retrieval", "fusion")
 FUSION_FILE = "fusion.json"
 CONTEXT_KB_FOLDER = "context_knowledge_base"  # inside the fusion folder: the second pass's knowledge base
+CONTEXT_NEIGHBOURS_FOLDER = "context_neighbours"  # inside the fusion folder: the reference bouts it searches
 
 
 class PackError(RuntimeError):
@@ -111,7 +112,7 @@ def _build_encoder(reference: Windows, folder: Path, vocabulary, activities: lis
 
 def outdated_reason(path: str | Path, encoder_epochs: int | None = None) -> str | None:
     """Why a readable pack is not what this harlens would build now (its encoder was trained with other
-    settings, or its fusion has no bout context), or None. A user's pack stays valid (it stores its own
+    settings, or its fusion has no bout context or no bout neighbours), or None. A user's pack stays valid (it stores its own
     settings); a benchmark or the demo, which report on the current code, rebuild such a pack."""
     manifest = load_manifest(path, verify=False)
     stored = json.loads((Path(path) / "encoder" / "encoder_config.json").read_text(encoding="utf-8"))["train"]
@@ -122,6 +123,8 @@ def outdated_reason(path: str | Path, encoder_epochs: int | None = None) -> str 
     fusion = json.loads((Path(path) / "fusion" / FUSION_FILE).read_text(encoding="utf-8"))
     if fusion.get("context_half_width_s") is None:
         return "its fusion predates the bout context (second pass)"
+    if "context_neighbours_weight" not in fusion:
+        return "its fusion predates the nearest reference bouts (second pass)"
     return None
 
 
@@ -208,7 +211,7 @@ def _build_fusion(reference: Windows, folder: Path, pack: Path, spec, seen: list
     """Fit the fusion on out-of-sample scores: the reference subjects are split in folds, and for each fold
     a knowledge base, an encoder (fewer epochs) and indexes are fitted on the other subjects."""
     from agent.candidates import FusionSettings
-    from agent.context import fit_context_knowledge_base
+    from agent.context import fit_context_knowledge_base, fit_context_neighbours
     from agent.sources import fit_fusion
 
     final = _open_components(pack, list(spec.activities), seen, spec, reference.sampling_rate_hz,
@@ -236,6 +239,8 @@ def _build_fusion(reference: Windows, folder: Path, pack: Path, spec, seen: list
         progress(f"fusion: context knowledge base over ±{model.context_half_width_s:g} s bouts")
     features = final.knowledge_base.transform(reference)
     fit_context_knowledge_base(reference, features, model.context_half_width_s).save(folder / CONTEXT_KB_FOLDER)
+    if model.context_neighbours_weight > 0:
+        fit_context_neighbours(reference, features, model.context_half_width_s).save(folder / CONTEXT_NEIGHBOURS_FOLDER)
 
 
 def _held_out_fold(reference: Windows, held: np.ndarray, final, vocabulary, epochs: int | None,
@@ -269,11 +274,14 @@ def _open_components(pack: Path, activities, seen, spec, rate, channels, vocabul
     from agent.sources import ReferenceComponents
     from encoders.model import IMUEncoder
     from knowledge_base.base import KnowledgeBase
+    from retrieval.feature_neighbours import FeatureNeighbours
     from retrieval.multi import MultiPlacementIndex
 
     context = pack / "fusion" / CONTEXT_KB_FOLDER
+    neighbours = pack / "fusion" / CONTEXT_NEIGHBOURS_FOLDER
     return ReferenceComponents(
         context_knowledge_base=KnowledgeBase.load(context) if fusion is not None and context.is_dir() else None,
+        context_neighbours=FeatureNeighbours.load(neighbours) if fusion is not None and neighbours.is_dir() else None,
         knowledge_base=KnowledgeBase.load(pack / "knowledge_base"),
         encoder=IMUEncoder.load(pack / "encoder", vocabulary=vocabulary),
         index=MultiPlacementIndex.load(pack / "retrieval", encoder_hash=_folder_hash(pack / "encoder")),
@@ -299,6 +307,9 @@ def open_pack(path: str | Path, verify: bool = True):
     if fusion.context_weight > 0 and not (path / "fusion" / CONTEXT_KB_FOLDER).is_dir():
         raise PackError(f"{path / 'fusion'} has a bout-context weight but no {CONTEXT_KB_FOLDER}; rebuild it: "
                         f"`{_rebuild_command(manifest)}`")  # fmt: skip
+    if fusion.context_neighbours_weight > 0 and not (path / "fusion" / CONTEXT_NEIGHBOURS_FOLDER).is_dir():
+        raise PackError(f"{path / 'fusion'} has a bout-neighbours weight but no {CONTEXT_NEIGHBOURS_FOLDER}; rebuild "
+                        f"it: `{_rebuild_command(manifest)}`")  # fmt: skip
     if manifest.zero_shot and fusion.seen_gate is None:
         raise PackError(f"{path} was built by an older harlens whose zero-shot fusion has no seen gate; rebuild it: "
                         f"`{_rebuild_command(manifest)}`")  # fmt: skip

@@ -180,11 +180,30 @@ def test_pack_carries_a_bout_context_chosen_on_held_out_people(pack):
     from agent.context import CONTEXT_HALF_WIDTHS_S
     from harlens.pack import open_pack, outdated_reason
 
-    _, components = open_pack(pack)
+    manifest, components = open_pack(pack)
     fusion = components.fusion
     assert fusion.context_weight > 0 and fusion.context_half_width_s in CONTEXT_HALF_WIDTHS_S
     assert components.context_knowledge_base is not None and "pseudo-days" in fusion.context_fitted_on
+    assert "neighbours" in fusion.context_fitted_on  # both weights of every width tried are on record
+    assert (components.context_neighbours is not None) == (fusion.context_neighbours_weight > 0)
+    if components.context_neighbours is not None:  # one bout-context mean per reference window
+        assert len(components.context_neighbours.index_) == manifest.reference_windows
     assert outdated_reason(pack, encoder_epochs=2) is None
+
+
+def test_a_pack_missing_its_bout_neighbours_is_refused_with_the_rebuild_command(pack, tmp_path):
+    import shutil
+
+    from harlens.pack import CONTEXT_NEIGHBOURS_FOLDER, PackError, open_pack
+
+    broken = tmp_path / "broken"
+    shutil.copytree(pack, broken)
+    fusion = json.loads((broken / "fusion" / "fusion.json").read_text())
+    fusion["context_neighbours_weight"] = max(fusion["context_neighbours_weight"], 0.5)
+    (broken / "fusion" / "fusion.json").write_text(json.dumps(fusion))
+    shutil.rmtree(broken / "fusion" / CONTEXT_NEIGHBOURS_FOLDER, ignore_errors=True)
+    with pytest.raises(PackError, match="bout-neighbours weight but no context_neighbours.*harlens build"):
+        open_pack(broken, verify=False)
 
 
 def test_explain_at_sees_the_same_bout_as_analyze(pack, short_csv):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from agent.candidates import FusionModel, SourceScores, fuse
-from agent.context import _best_weight, provisional_bouts, pseudo_days
+from agent.context import _best_weights, provisional_bouts, pseudo_days
 from knowledge_base.context import bout_groups, context_means
 from knowledge_base.errors import KnowledgeBaseError
 from recordings.windows import Windows
@@ -77,37 +77,46 @@ def test_pseudo_days_join_each_subjects_recordings_end_to_end():
     assert start[4:].tolist() == [0.0, 4.0]  # each subject's day starts at 0
 
 
-def test_context_weight_is_zero_when_the_context_only_adds_noise_and_positive_when_it_informs():
+def test_context_weights_are_zero_for_noise_and_positive_for_the_source_that_informs():
     rng = np.random.default_rng(0)
     truth = rng.integers(0, 3, 600)
     base = rng.normal(size=(600, 3))
     base[np.arange(600), truth] += 0.5
     informative = np.log(np.eye(3)[truth] * 0.9 + 0.05)
-    weight, nll, accuracy = _best_weight([base], [informative], [truth])
-    assert weight > 0.5 and accuracy > 0.95
     noise = rng.normal(size=(600, 3)) * 3
-    assert _best_weight([base], [noise], [truth])[0] < 0.05
+    (knowledge_base, neighbours), nll, accuracy = _best_weights([base], [np.stack([noise, informative])], [truth])
+    assert neighbours > 0.5 and knowledge_base < 0.05 and accuracy > 0.95
+    (knowledge_base, neighbours), _, _ = _best_weights([base], [np.stack([informative, noise])], [truth])
+    assert knowledge_base > 0.5 and neighbours < 0.05
+    assert max(_best_weights([base], [np.stack([noise, rng.normal(size=(600, 3)) * 3])], [truth])[0]) < 0.05
 
 
 def test_fusion_adds_the_context_votes_only_with_a_weight():
     acts = ["a", "b"]
     even = np.array([[0.5, 0.5]])
     scores = SourceScores(activities=acts, seen=acts, prototype=even, centroid=even, neighbours=even, pairwise=even,
-                          context=np.array([[0.1, 0.9]]))  # fmt: skip
+                          context=np.array([[0.1, 0.9]]), context_neighbours=np.array([[0.8, 0.2]]))  # fmt: skip
     model = FusionModel(activities=acts, seen=acts, centroids=[[1.0]] * 2, temperature=1.0,
                         weights={"prototype": 1, "centroid": 1, "neighbours": 1, "pairwise": 1},
                         reference_nll=0.0, reference_accuracy=1.0, fitted_on="test")  # fmt: skip
     assert fuse(scores, model)[0] == pytest.approx([0.5, 0.5])
     with_context = fuse(scores, model.model_copy(update={"context_weight": 2.0, "context_half_width_s": 10.0}))[0]
     assert with_context[1] > 0.9 and with_context.sum() == pytest.approx(1.0)
+    both = fuse(scores, model.model_copy(update={"context_weight": 2.0, "context_neighbours_weight": 2.0,
+                                                 "context_half_width_s": 10.0}))[0]  # fmt: skip
+    assert fuse(scores.first_pass(), model.model_copy(update={"context_weight": 2.0, "context_neighbours_weight": 2.0,
+                                                              "context_half_width_s": 10.0}))[0] == pytest.approx([0.5, 0.5])  # fmt: skip
+    odds = [((c + model.settings.floor) * (n + model.settings.floor)) ** 2 for c, n in ((0.1, 0.8), (0.9, 0.2))]
+    assert both[1] == pytest.approx(odds[1] / sum(odds))  # both votes enter, each with its weight
 
 
 def test_context_rows_count_wins_and_the_template_cites_them_verified():
     from agent.evidence import EvidenceRow, EvidenceTable
-    from agent.evidence_builder import BoutContext, _context_row
+    from agent.evidence_builder import BoutContext, _bout_neighbours_row, _context_row
     from agent.explain import explain, template_explanation
 
-    context = BoutContext(shares={"sitting": 0.6, "standing": 0.3, "lying": 0.1}, half_width_s=15.0)
+    context = BoutContext(shares={"sitting": 0.6, "standing": 0.3, "lying": 0.1}, half_width_s=15.0,
+                          neighbour_shares={"sitting": 0.75, "standing": 0.25, "lying": 0.0}, n_neighbours=10)  # fmt: skip
     rows: list[EvidenceRow] = [EvidenceRow(id="E1", kind="score", activity="sitting", value=0.82,
                                            statement="fused probability of sitting: 0.82")]  # fmt: skip
 
@@ -118,9 +127,11 @@ def test_context_rows_count_wins_and_the_template_cites_them_verified():
     row = rows[-1]
     assert row.value == pytest.approx(1.8) and row.reference == {"of": 2.0, "half_width_s": 15.0}  # 0.6 of 3 wins
     assert "±15 s" in row.statement and "wins 1.8 of its 2" in row.statement
+    _bout_neighbours_row(context, "sitting", add)
+    assert rows[-1].value == pytest.approx(7.5) and "10 reference windows" in rows[-1].statement
     table = EvidenceTable(candidates=["sitting", "standing"], probabilities={"sitting": 0.82, "standing": 0.18}, rows=rows)
     text, cited = template_explanation(table)
-    assert cited == ["E1", "E2"] and "(E2)" in text
+    assert cited == ["E1", "E2", "E3"] and "(E2)" in text and "7.5 of them sitting (E3)" in text
     assert explain(table, {"sitting": "sitting", "standing": "standing", "lying": "lying"}, None).verification.passed
 
 
