@@ -133,10 +133,11 @@ def _context_row(context: BoutContext, activity: str, add) -> None:
 
 def _bout_neighbours_row(context: BoutContext, activity: str, add) -> None:
     count = round(context.neighbour_shares[activity] * context.n_neighbours, 1)
+    how_many = f"{count:g}" if float(count).is_integer() else f"on average {count:g}"  # a segment's mean count
     add(kind="bout_neighbours", activity=activity, value=count,
         reference={"of": float(context.n_neighbours), "half_width_s": float(context.half_width_s)},
         statement=f"Averaged over its bout (±{context.half_width_s:g} s), it is closest to {context.n_neighbours} "
-        f"reference windows averaged alike, {count:g} of them {activity}")  # fmt: skip
+        f"reference windows averaged alike, {how_many} of them {activity}")  # fmt: skip
 
 
 def _feature_row(kb: KnowledgeBase, query: np.ndarray, leader: str, rival: str, name: str, add) -> None:

@@ -131,7 +131,7 @@ def test_context_rows_count_wins_and_the_template_cites_them_verified():
     assert rows[-1].value == pytest.approx(7.5) and "10 reference windows" in rows[-1].statement
     table = EvidenceTable(candidates=["sitting", "standing"], probabilities={"sitting": 0.82, "standing": 0.18}, rows=rows)
     text, cited = template_explanation(table)
-    assert cited == ["E1", "E2", "E3"] and "(E2)" in text and "7.5 of them sitting (E3)" in text
+    assert cited == ["E1", "E2", "E3"] and "(E2)" in text and "on average 7.5 of them sitting (E3)" in text
     assert explain(table, {"sitting": "sitting", "standing": "standing", "lying": "lying"}, None).verification.passed
 
 
