@@ -40,17 +40,14 @@ def provisional_bouts(probabilities: np.ndarray, recording_ids: np.ndarray, star
     return bout_groups(recording_ids, start_s, path, breaks)
 
 
-def context_votes(context_kb: KnowledgeBase, features: np.ndarray, bouts: np.ndarray, start_s: np.ndarray,
-                  half_width_s: float, seen: list[str], pairwise_k: int) -> np.ndarray:  # fmt: skip
-    """(N, S) the context knowledge base's pairwise vote shares on the bout-context means of `features`."""
+def context_votes(context_kb: KnowledgeBase | None, neighbours: FeatureNeighbours | None, features: np.ndarray,
+                  bouts: np.ndarray, start_s: np.ndarray, half_width_s: float, seen: list[str],
+                  pairwise_k: int) -> tuple[np.ndarray | None, np.ndarray | None]:  # fmt: skip
+    """(N, S) vote shares of the context knowledge base and of the nearest reference bouts on the bout-context
+    means of `features` (computed once for both); None for a source the pack does not have."""
     means = context_means(features, bouts, start_s, half_width_s)
-    return context_kb.pairwise_votes(means, seen, pairwise_k)
-
-
-def context_neighbour_votes(neighbours: FeatureNeighbours, features: np.ndarray, bouts: np.ndarray, start_s: np.ndarray,
-                            half_width_s: float, seen: list[str]) -> np.ndarray:  # fmt: skip
-    """(N, S) share of the nearest reference bout-context means labelled with each seen activity."""
-    return neighbours.vote_shares(context_means(features, bouts, start_s, half_width_s), seen)
+    return (None if context_kb is None else context_kb.pairwise_votes(means, seen, pairwise_k),
+            None if neighbours is None else neighbours.vote_shares(means, seen))  # fmt: skip
 
 
 def reference_context_features(windows: Windows, features: np.ndarray, half_width_s: float) -> np.ndarray:
@@ -59,16 +56,16 @@ def reference_context_features(windows: Windows, features: np.ndarray, half_widt
     return context_means(features, bouts, windows.start_s, half_width_s).astype(np.float32)
 
 
-def fit_context_knowledge_base(windows: Windows, features: np.ndarray, half_width_s: float) -> KnowledgeBase:
-    """A knowledge base of bout-context means: its rankings pick what separates activities over ±half_width_s."""
+def fit_context_sources(windows: Windows, features: np.ndarray, half_width_s: float,
+                        with_neighbours: bool = True) -> tuple[KnowledgeBase, FeatureNeighbours | None]:  # fmt: skip
+    """The second pass's two sources, fitted on the same bout-context means of the labelled reference runs: a
+    knowledge base (its rankings pick what separates activities over ±half_width_s) and, unless
+    `with_neighbours` is False, the means indexed for nearest-neighbour votes."""
     means = reference_context_features(windows, features, half_width_s)
-    return KnowledgeBase(show_progress=False).fit(windows, features=means)
-
-
-def fit_context_neighbours(windows: Windows, features: np.ndarray, half_width_s: float) -> FeatureNeighbours:
-    """The labelled reference runs' bout-context means, indexed for nearest-neighbour votes."""
-    means = reference_context_features(windows, features, half_width_s)
-    return FeatureNeighbours().fit(means, list(np.asarray(windows.label_names, dtype=object).astype(str)))
+    knowledge_base = KnowledgeBase(show_progress=False).fit(windows, features=means)
+    if not with_neighbours:
+        return knowledge_base, None
+    return knowledge_base, FeatureNeighbours().fit(means, list(np.asarray(windows.label_names, dtype=object).astype(str)))
 
 
 def pseudo_days(windows: Windows, seed: int = PSEUDO_DAY_SEED) -> tuple[np.ndarray, np.ndarray]:
@@ -124,10 +121,9 @@ def fit_context(model: FusionModel, folds: list[ContextFold], stride_s: float, p
             progress(f"fusion: fitting the bout context (±{half_width:g} s)")
         bases, contexts, truths = [], [], []
         for fold, bouts, start, rows, truth, base in prepared:
-            kb = fit_context_knowledge_base(fold.train, fold.train_features, half_width)
-            votes = context_votes(kb, fold.held_features, bouts, start, half_width, fold.seen, model.settings.pairwise_k)
-            neighbours = fit_context_neighbours(fold.train, fold.train_features, half_width)
-            near = context_neighbour_votes(neighbours, fold.held_features, bouts, start, half_width, fold.seen)
+            kb, neighbours = fit_context_sources(fold.train, fold.train_features, half_width)
+            votes, near = context_votes(kb, neighbours, fold.held_features, bouts, start, half_width, fold.seen,
+                                        model.settings.pairwise_k)  # fmt: skip
             bases.append(base)
             contexts.append(np.stack([np.log(votes[rows] + model.settings.floor), np.log(near[rows] + model.settings.floor)]))
             truths.append(truth)

@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from agent.candidates import CandidateSet, fuse_with_reading, select_candidates
-from agent.context import context_neighbour_votes, context_votes, provisional_bouts
+from agent.context import context_votes, provisional_bouts
 from agent.decide import DecisionSettings, WindowDecision, ask_llm, decide, windows_for_llm
 from agent.evidence import EvidenceTable
 from agent.evidence_builder import BoutContext, build_evidence
@@ -141,16 +141,10 @@ class Analyzer:
         if self.context_applies(windows):
             bouts = provisional_bouts(probabilities, windows.recording_ids, windows.start_s, self.components.stride_s,
                                       breaks, self.settings.expected_bout_s)  # fmt: skip
-            if self.components.context_knowledge_base is not None:
-                evidence.scores.context = context_votes(
-                    self.components.context_knowledge_base, evidence.features, bouts, windows.start_s,
-                    fusion.context_half_width_s, list(self.components.seen), fusion.settings.pairwise_k,
-                )  # fmt: skip
-            if self.components.context_neighbours is not None:
-                evidence.scores.context_neighbours = context_neighbour_votes(
-                    self.components.context_neighbours, evidence.features, bouts, windows.start_s,
-                    fusion.context_half_width_s, list(self.components.seen),
-                )  # fmt: skip
+            evidence.scores.context, evidence.scores.context_neighbours = context_votes(
+                self.components.context_knowledge_base, self.components.context_neighbours, evidence.features, bouts,
+                windows.start_s, fusion.context_half_width_s, list(self.components.seen), fusion.settings.pairwise_k,
+            )  # fmt: skip
             probabilities, evidence.novelty = fuse_with_reading(evidence.scores, fusion)
         return evidence, probabilities, select_candidates(probabilities, fusion.activities, fusion.settings)
 

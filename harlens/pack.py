@@ -211,7 +211,7 @@ def _build_fusion(reference: Windows, folder: Path, pack: Path, spec, seen: list
     """Fit the fusion on out-of-sample scores: the reference subjects are split in folds, and for each fold
     a knowledge base, an encoder (fewer epochs) and indexes are fitted on the other subjects."""
     from agent.candidates import FusionSettings
-    from agent.context import fit_context_knowledge_base, fit_context_neighbours
+    from agent.context import fit_context_sources
     from agent.sources import fit_fusion
 
     final = _open_components(pack, list(spec.activities), seen, spec, reference.sampling_rate_hz,
@@ -238,9 +238,11 @@ def _build_fusion(reference: Windows, folder: Path, pack: Path, spec, seen: list
     if progress:
         progress(f"fusion: context knowledge base over ±{model.context_half_width_s:g} s bouts")
     features = final.knowledge_base.transform(reference)
-    fit_context_knowledge_base(reference, features, model.context_half_width_s).save(folder / CONTEXT_KB_FOLDER)
-    if model.context_neighbours_weight > 0:
-        fit_context_neighbours(reference, features, model.context_half_width_s).save(folder / CONTEXT_NEIGHBOURS_FOLDER)
+    knowledge_base, neighbours = fit_context_sources(reference, features, model.context_half_width_s,
+                                                     with_neighbours=model.context_neighbours_weight > 0)  # fmt: skip
+    knowledge_base.save(folder / CONTEXT_KB_FOLDER)
+    if neighbours is not None:
+        neighbours.save(folder / CONTEXT_NEIGHBOURS_FOLDER)
 
 
 def _held_out_fold(reference: Windows, held: np.ndarray, final, vocabulary, epochs: int | None,
