@@ -38,6 +38,9 @@ MOTION_SENSORS: tuple[str, ...] = ("acc", "gyro")
 CANONICAL_UNITS: dict[str, str] = {"acc": "m/s^2", "gyro": "rad/s", "mag": "uT", "hr": "bpm", "temp": "degC"}
 AXES: tuple[str, ...] = ("x", "y", "z")
 STANDARD_GRAVITY = 9.80665
+# Beyond any wearable IMU's full scale (high-g accelerometers reach 400 g, MEMS gyroscopes 4000 deg/s):
+# a reading past these, in canonical units, is a glitch or a wrong unit, never a movement.
+PHYSICAL_LIMITS: dict[str, float] = {"acc": 4000.0, "gyro": 100.0}
 
 _SYNONYM_TO_PLACEMENT = {syn: name for name, syns in PLACEMENT_SYNONYMS.items() for syn in syns}
 _SYNONYM_TO_PLACEMENT.update({name.replace("_", " "): name for name in PLACEMENT_SYNONYMS})

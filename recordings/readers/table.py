@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
-from recordings.channels import AXES, CANONICAL_UNITS, STANDARD_GRAVITY, Channel, canonical_placement
+from recordings.channels import AXES, CANONICAL_UNITS, PHYSICAL_LIMITS, STANDARD_GRAVITY, Channel, canonical_placement
 from recordings.errors import RecordingError
 from recordings.recording import UNLABELLED, Recording, RecordingMeta
 from recordings.signal import check_rate
@@ -294,7 +294,7 @@ def _acc_unit(acc: np.ndarray, declared: str, path: Path) -> str:
     """g or m/s² from the gravity magnitude (columns come in x, y, z triples per placement)."""
     if declared != "auto":
         return declared
-    per_placement = [np.nanmedian(np.linalg.norm(acc[:, k : k + 3], axis=1)) for k in range(0, acc.shape[1], 3)]
+    per_placement = [np.nanmedian(np.linalg.norm(acc[:, k : k + 3].astype(np.float64), axis=1)) for k in range(0, acc.shape[1], 3)]
     magnitude = float(np.median(per_placement))
     if 0.5 <= magnitude <= 2.0:
         return "g"
@@ -392,6 +392,7 @@ def _assemble(path, options, header, mapping, samples, times, special, time_unit
         check_rate(rate, str(path))
         seconds = np.arange(len(samples)) / rate
     samples, units, unit_notes = _to_si(samples, list(mapping.values()), options, path, _header_units(list(mapping)))
+    unit_notes += _drop_implausible(samples, mapping, path)
     label_values, activities = _labels(labels, len(samples))
     meta = RecordingMeta(
         id=path.name,
@@ -446,6 +447,36 @@ def _to_si(samples, channels, options, path, header_units):
                 notes.append("angular rate assumed rad/s (values within human range)")
         units[sensor] = CANONICAL_UNITS[sensor]
     return samples, units, notes
+
+
+def _drop_implausible(samples: np.ndarray, mapping: dict[str, str], path: Path) -> list[str]:
+    """Set readings beyond any IMU's range to NaN (in place), so gap repair treats them as missing samples.
+
+    A column that is mostly out of range is refused instead: its unit or its mapping is wrong.
+    """
+    notes = []
+    for j, (column, channel) in enumerate(mapping.items()):
+        limit = PHYSICAL_LIMITS.get(Channel.parse(channel).sensor)
+        if limit is None:
+            continue
+        with np.errstate(invalid="ignore"):
+            beyond = np.abs(samples[:, j]) > limit
+        if beyond.mean() > 0.5:
+            raise RecordingError(
+                f"{100 * beyond.mean():.0f}% of the readings exceed {limit:g} {CANONICAL_UNITS[Channel.parse(channel).sensor]}, "
+                "beyond any wearable sensor's range",
+                path=path,
+                column=column,
+                fix="check the column's unit (--acc-unit, --gyro-unit, or a unit in its header) and its mapping",
+            )
+        if beyond.any():
+            first = int(np.flatnonzero(beyond)[0])
+            samples[beyond, j] = np.nan
+            notes.append(
+                f"{int(beyond.sum())} reading(s) of {column!r} beyond ±{limit:g} {CANONICAL_UNITS[Channel.parse(channel).sensor]} "
+                f"(first at sample {first}) treated as missing"
+            )
+    return notes
 
 
 def _declared(header_units: dict[str, str], sensor: str) -> str:

@@ -163,3 +163,29 @@ def test_short_nan_runs_interpolated_long_ones_split(tmp_path):
     assert [g.action for g in pieces[0].meta.gaps] == ["interpolated", "split"]
     assert all(np.isfinite(p.samples).all() for p in pieces)
     assert pieces[1].times_s[0] == pytest.approx(12.0)  # times keep their offset in the recording
+
+
+def test_readings_beyond_any_imu_range_become_gaps(tmp_path):
+    t, acc, gyro = _frame(n=500, acc_scale=G)
+    acc[100, 2] = 3.0e38  # a corrupted cell: would overflow float32 arithmetic downstream
+    gyro[300:302, 0] = -1.0e6
+    rec = read_table(_write(tmp_path, ["timestamp", "ax", "ay", "az", "gx", "gy", "gz"], np.column_stack([t, acc, gyro])))
+    assert np.isnan(rec.samples[100, 2]) and np.isnan(rec.samples[300:302, 3]).all()
+    assert np.isfinite(rec.samples[101:300]).all()
+    notes = [c for c in rec.meta.conversions if "treated as missing" in c]
+    assert notes == [
+        "1 reading(s) of 'az' beyond ±4000 m/s^2 (first at sample 100) treated as missing",
+        "2 reading(s) of 'gx' beyond ±100 rad/s (first at sample 300) treated as missing",
+    ]
+    (piece,) = repair_gaps(rec)
+    assert [g.action for g in piece.meta.gaps] == ["interpolated", "interpolated"]
+    assert np.abs(piece.samples[:, :3]).max() < 2 * G
+
+
+def test_a_column_mostly_beyond_range_is_refused_with_its_unit(tmp_path):
+    t, acc, gyro = _frame(acc_scale=G)
+    path = _write(tmp_path, ["timestamp", "ax", "ay", "az", "gx", "gy", "gz"], np.column_stack([t, acc, gyro * 1e5]))
+    with pytest.raises(RecordingError, match="beyond any wearable sensor's range") as info:
+        read_table(path, TableOptions(gyro_unit="rad/s"))
+    assert info.value.column == "gx"
+    assert "--gyro-unit" in str(info.value)
