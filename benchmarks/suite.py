@@ -141,6 +141,27 @@ def class_report(truth, predicted, confusions: int = 4) -> dict:
             "confusions": [{"truth": str(t), "decided": str(p), "windows": int(n)} for (t, p), n in pairs]}  # fmt: skip
 
 
+def calibration_report(truth, probabilities: np.ndarray, activities: list[str], bins: int = 15,
+                       high: float = 0.9) -> dict:  # fmt: skip
+    """How far the confidence shown with each window (its top probability) can be trusted on the test people:
+    expected calibration error over equal-width bins, NLL of the truth, and the accuracy of the windows shown
+    with confidence ≥ `high` (what a clinician reads as "sure")."""
+    truth = np.asarray(truth, dtype=object).astype(str)
+    known = np.isin(truth, activities)
+    probabilities, truth = np.asarray(probabilities, dtype=np.float64)[known], truth[known]
+    confidence = probabilities.max(axis=1)
+    correct = np.asarray(activities)[probabilities.argmax(axis=1)] == truth
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    ece = sum(abs(correct[which == b].mean() - confidence[which == b].mean()) * np.mean(which == b)
+              for b in range(bins) if np.any(which == b))  # fmt: skip
+    truth_probability = probabilities[np.arange(len(truth)), [activities.index(t) for t in truth]]
+    sure = confidence >= high
+    return {"ece": round(float(ece), 4), "nll": round(float(-np.log(np.maximum(truth_probability, 1e-12)).mean()), 4),
+            "mean_confidence": round(float(confidence.mean()), 4), "high_confidence": high,
+            "high_confidence_share": round(float(sure.mean()), 4),
+            "high_confidence_accuracy": round(float(correct[sure].mean()), 4) if sure.any() else None}  # fmt: skip
+
+
 def _generalised(truth, predicted, probabilities, activities, unseen: list[str]) -> dict:
     """S, U, H and the unseen-only macro-F1 (argmax restricted to the unseen activities)."""
     truth = np.asarray(truth, dtype=object).astype(str)
@@ -232,7 +253,7 @@ def run_protocol(protocol: str, fold: int | None, settings: BenchSettings) -> li
     add("harlens-evidence", per_window, probabilities, candidate_recall=recall, llm_calls_per_window=0.0,
         tokens_per_window=0.0, windows_per_s=round(len(test) / score_s, 1),
         mean_candidates=round(float(np.mean([len(s.activities) for s in sets])), 2), **flag,
-        **class_report(truth, per_window))  # fmt: skip
+        **class_report(truth, per_window), calibration=calibration_report(truth, probabilities, list(activities)))  # fmt: skip
     smoothed = _timeline_decisions(probabilities, components, test)
     add("harlens-evidence-timeline", smoothed, candidate_recall=recall, llm_calls_per_window=0.0, tokens_per_window=0.0,
         **class_report(truth, smoothed))  # fmt: skip
@@ -490,6 +511,7 @@ def markdown_table(result: dict) -> str:
                          f"{r['llm_decided']} decided by the LLM, {r['llm_fallbacks']} fell back; the evidence policy scores "
                          f"{r['evidence_macro_f1_same_windows']:.3f} on the same windows.")  # fmt: skip
         lines += _weakest_lines(records, xsub)
+        lines += _calibration_lines(records, xsub)
         lines.append("")
     zsl = [r for r in records if r.get("setting") == "unseen activities" or str(r["system"]).startswith("encoder:")]
     if zsl:
@@ -529,6 +551,21 @@ def _weakest_lines(records: list[dict], protocols: list[str], system: str = "har
         lines.append(f"\n{protocol} `{system}`, lowest per-activity F1: "
                      + ", ".join(f"{activity} {value:.2f}" for activity, value in weakest)
                      + (f". Most frequent confusions (truth → decided, windows): {confusions}." if confusions else "."))  # fmt: skip
+    return lines
+
+
+def _calibration_lines(records: list[dict], protocols: list[str], system: str = "harlens-evidence") -> list[str]:
+    """How the default policy's window confidence holds up on the test people, per protocol."""
+    lines = []
+    for protocol in protocols:
+        row = next((r for r in records if r["protocol"] == protocol and r["system"] == system and "calibration" in r), None)
+        if row is None:
+            continue
+        c = row["calibration"]
+        sure = (f"; of the windows shown with confidence ≥ {c['high_confidence']:g} ({100 * c['high_confidence_share']:.0f}% "
+                f"of them), {100 * c['high_confidence_accuracy']:.1f}% are right" if c["high_confidence_accuracy"] is not None else "")  # fmt: skip
+        lines.append(f"\n{protocol} `{system}` confidence on the test people: mean {c['mean_confidence']:.3f} against "
+                     f"accuracy {row['accuracy']:.3f}, expected calibration error {c['ece']:.3f}, NLL {c['nll']:.3f}{sure}.")  # fmt: skip
     return lines
 
 

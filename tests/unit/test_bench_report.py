@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.suite import README_END, README_START, bootstrap_ci, class_report, markdown_table, update_readme
+from benchmarks.suite import (
+    README_END,
+    README_START,
+    bootstrap_ci,
+    calibration_report,
+    class_report,
+    markdown_table,
+    update_readme,
+)
 
 RESULT = {
     "command": "harlens bench", "generated_at": "2026-11-24T00:00:00+00:00", "seconds": 60.0, "skipped": {"pamap2-zsl": "absent"},
@@ -104,3 +112,26 @@ def test_one_placement_table_pairs_the_full_pack_with_the_placements_own_and_cou
     table = markdown_table({**RESULT, "records": [*RESULT["records"], *rows]})
     assert "| torso | 0.500 (0.510) | 0.800 (0.810) |" in table and "| wrist_left | 0.300 (0.310) | 0.600 (0.610) |" in table
     assert "2 of 2 packs were reused" in table  # one pack per placement, not one for the whole block
+
+
+def test_calibration_report_measures_overconfidence_and_the_sure_windows():
+    activities = ["a", "b"]
+    truth = np.array(["a"] * 8 + ["b"] * 2)
+    probabilities = np.array([[0.95, 0.05]] * 10)  # always sure of "a": right 8 times in 10
+    report = calibration_report(truth, probabilities, activities)
+    assert report["ece"] == 0.15 and report["mean_confidence"] == 0.95
+    assert report["high_confidence_share"] == 1.0 and report["high_confidence_accuracy"] == 0.8
+    assert report["nll"] == round(float(-(8 * np.log(0.95) + 2 * np.log(0.05)) / 10), 4)
+    calibrated = calibration_report(np.array(["a", "b"] * 5), np.array([[0.5, 0.5]] * 10), activities)
+    assert calibrated["ece"] == 0.0 and calibrated["high_confidence_accuracy"] is None
+
+
+def test_calibration_line_reads_the_default_policys_record():
+    calibration = {"ece": 0.056, "nll": 0.44, "mean_confidence": 0.95, "high_confidence": 0.9,
+                   "high_confidence_share": 0.88, "high_confidence_accuracy": 0.94}
+    records = [{**r, "calibration": calibration} if r["protocol"] == "dsads-xsub" else r for r in RESULT["records"]]
+    table = markdown_table({**RESULT, "records": records})
+    assert ("dsads-xsub `harlens-evidence` confidence on the test people: mean 0.950 against accuracy 0.910, expected "
+            "calibration error 0.056, NLL 0.440; of the windows shown with confidence ≥ 0.9 (88% of them), 94.0% are "
+            "right.") in table
+    assert "confidence on the test people" not in markdown_table(RESULT)
