@@ -228,7 +228,10 @@ def markdown_report(analysis: Analysis, score: Agreement | None, coverage: Cover
     lines = [f"# harlens report: {analysis.recording}", "",
              f"{totals.windows} windows of {analysis.window_s:g} s; backend: {analysis.trace.backend or 'none'}; "
              f"policy: {analysis.trace.settings.decision.policy}; LLM calls per window {totals.llm_calls_per_window:.3f}, "
-             f"tokens per window {totals.tokens_per_window:.1f}; explanations: {totals.explanations}.", ""]  # fmt: skip
+             f"tokens per window {totals.tokens_per_window:.1f}; explanations: {totals.explanations}.", "",
+             "Confidences are probabilities calibrated on the pack's held-out reference people; on a new person they "
+             "run high (the README's Results measure by how much), so a high confidence says the evidence agrees, "
+             "not that the decision is certain.", ""]  # fmt: skip
     if score:
         lines += [f"Agreement with the labels in the file: accuracy {score.accuracy:.3f}, macro-F1 {score.macro_f1:.3f} "
                   f"over {score.labelled_windows} labelled windows.", ""]  # fmt: skip

@@ -61,6 +61,8 @@ def test_analyze_without_llm_writes_every_output_and_agrees_with_the_labels(pack
     assert trace["totals"]["llm_calls"] == 0 and len(trace["windows"]) == 1140
     assert all(e["explanation"]["verification"]["passed"] for e in trace["explanations"])
     assert "<svg" in (out / "report.html").read_text() and "Minutes per activity" in (out / "report.md").read_text()
+    assert all("held-out reference people; on a new person they run high" in (out / name).read_text()
+               for name in ("report.md", "report.html"))  # the confidence caveat a clinician reads first
     assert timeline["coverage"]["placements_missing"] == [] and timeline["coverage"]["gaps"] == []
     assert "Data coverage" not in (out / "report.md").read_text()  # the file gave the pack everything
 
