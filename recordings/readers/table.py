@@ -392,7 +392,7 @@ def _assemble(path, options, header, mapping, samples, times, special, time_unit
         check_rate(rate, str(path))
         seconds = np.arange(len(samples)) / rate
     samples, units, unit_notes = _to_si(samples, list(mapping.values()), options, path, _header_units(list(mapping)))
-    unit_notes += _drop_implausible(samples, mapping, path)
+    unit_notes += _drop_implausible(samples, seconds, mapping, path)
     label_values, activities = _labels(labels, len(samples))
     meta = RecordingMeta(
         id=path.name,
@@ -449,7 +449,7 @@ def _to_si(samples, channels, options, path, header_units):
     return samples, units, notes
 
 
-def _drop_implausible(samples: np.ndarray, mapping: dict[str, str], path: Path) -> list[str]:
+def _drop_implausible(samples: np.ndarray, seconds: np.ndarray, mapping: dict[str, str], path: Path) -> list[str]:
     """Set readings beyond any IMU's range to NaN (in place), so gap repair treats them as missing samples.
 
     A column that is mostly out of range is refused instead: its unit or its mapping is wrong.
@@ -459,8 +459,7 @@ def _drop_implausible(samples: np.ndarray, mapping: dict[str, str], path: Path) 
         limit = PHYSICAL_LIMITS.get(Channel.parse(channel).sensor)
         if limit is None:
             continue
-        with np.errstate(invalid="ignore"):
-            beyond = np.abs(samples[:, j]) > limit
+        beyond = np.abs(samples[:, j]) > limit  # NaN compares False: already missing
         if beyond.mean() > 0.5:
             raise RecordingError(
                 f"{100 * beyond.mean():.0f}% of the readings exceed {limit:g} {CANONICAL_UNITS[Channel.parse(channel).sensor]}, "
@@ -474,7 +473,7 @@ def _drop_implausible(samples: np.ndarray, mapping: dict[str, str], path: Path) 
             samples[beyond, j] = np.nan
             notes.append(
                 f"{int(beyond.sum())} reading(s) of {column!r} beyond ±{limit:g} {CANONICAL_UNITS[Channel.parse(channel).sensor]} "
-                f"(first at sample {first}) treated as missing"
+                f"(first at {seconds[first]:.2f} s) treated as missing"
             )
     return notes
 

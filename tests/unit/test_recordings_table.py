@@ -174,8 +174,8 @@ def test_readings_beyond_any_imu_range_become_gaps(tmp_path):
     assert np.isfinite(rec.samples[101:300]).all()
     notes = [c for c in rec.meta.conversions if "treated as missing" in c]
     assert notes == [
-        "1 reading(s) of 'az' beyond ±4000 m/s^2 (first at sample 100) treated as missing",
-        "2 reading(s) of 'gx' beyond ±100 rad/s (first at sample 300) treated as missing",
+        "1 reading(s) of 'az' beyond ±4000 m/s^2 (first at 2.00 s) treated as missing",
+        "2 reading(s) of 'gx' beyond ±100 rad/s (first at 6.00 s) treated as missing",
     ]
     (piece,) = repair_gaps(rec)
     assert [g.action for g in piece.meta.gaps] == ["interpolated", "interpolated"]
