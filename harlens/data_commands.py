@@ -82,7 +82,8 @@ def _gap_summary(meta, n_pieces: int) -> str:
         return "none"
     interpolated = sum(g.action == "interpolated" for g in meta.gaps)
     split = len(meta.gaps) - interpolated
-    return f"{interpolated} interpolated, {split} long (recording split into {n_pieces} pieces)"
+    kept = "recording kept whole" if n_pieces == 1 else f"recording split into {n_pieces} pieces"
+    return f"{interpolated} interpolated, {split} long ({kept})"
 
 
 def _label_table(recording: Recording) -> Table:

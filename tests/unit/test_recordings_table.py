@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from harlens.cli import app
 from recordings.errors import RecordingError
 from recordings.readers.table import TableOptions, read_table
 from recordings.signal import repair_gaps
@@ -189,3 +191,13 @@ def test_a_column_mostly_beyond_range_is_refused_with_its_unit(tmp_path):
         read_table(path, TableOptions(gyro_unit="rad/s"))
     assert info.value.column == "gx"
     assert "--gyro-unit" in str(info.value)
+
+
+def test_inspect_reports_the_out_of_range_reading_and_keeps_the_recording_whole(tmp_path):
+    t, acc, gyro = _frame(n=500)
+    gyro[299, 2] = 3.0e38
+    path = _write(tmp_path, ["timestamp", "ax", "ay", "az", "gx", "gy", "gz"], np.column_stack([t, acc, gyro]))
+    inspected = CliRunner().invoke(app, ["data", "inspect", str(path), "--placement", "wrist"], terminal_width=200)
+    assert inspected.exit_code == 0, inspected.output
+    assert "1 reading(s) of 'gz' beyond ±100 rad/s (first at 5.98 s) treated as missing" in inspected.output
+    assert "1 interpolated, 0 long (recording kept whole)" in inspected.output
