@@ -94,6 +94,9 @@ class FusionModel(BaseModel):
                                                "either side, within its provisional bout; chosen on held-out folds")
     context_neighbours_weight: float = Field(default=0.0, ge=0, description="weight of the votes of the reference bouts "
                                              "nearest to a window's bout (0: packs built before them)")
+    context_neighbours_top_k: int | None = Field(default=None, ge=1, description="the bout neighbours compare the "
+                                                  "union of each activity pair's top-k features in the context "
+                                                  "knowledge base (None: every feature)")  # fmt: skip
     context_fitted_on: str | None = Field(default=None, description="how the context weights and width were chosen")
     fitted_on: str = Field(description="how the temperature was fitted (which windows, which hold-outs)")
 

@@ -142,8 +142,9 @@ class Analyzer:
             bouts = provisional_bouts(probabilities, windows.recording_ids, windows.start_s, self.components.stride_s,
                                       breaks, self.settings.expected_bout_s)  # fmt: skip
             evidence.scores.context, evidence.scores.context_neighbours = context_votes(
-                self.components.context_knowledge_base, self.components.context_neighbours, evidence.features, bouts,
-                windows.start_s, fusion.context_half_width_s, list(self.components.seen), fusion.settings.pairwise_k,
+                self.components.context_knowledge_base, self.components.context_neighbours, evidence.features,
+                list(self.components.knowledge_base.feature_names_), bouts, windows.start_s,
+                fusion.context_half_width_s, list(self.components.seen), fusion.settings.pairwise_k,
             )  # fmt: skip
             probabilities, evidence.novelty = fuse_with_reading(evidence.scores, fusion)
         return evidence, probabilities, select_candidates(probabilities, fusion.activities, fusion.settings)

@@ -112,8 +112,9 @@ def _build_encoder(reference: Windows, folder: Path, vocabulary, activities: lis
 
 def outdated_reason(path: str | Path, encoder_epochs: int | None = None) -> str | None:
     """Why a readable pack is not what this harlens would build now (its encoder was trained with other
-    settings, or its fusion has no bout context or no bout neighbours), or None. A user's pack stays valid (it stores its own
-    settings); a benchmark or the demo, which report on the current code, rebuild such a pack."""
+    settings, or its fusion has no bout context, no bout neighbours or no choice of the neighbours' features),
+    or None. A user's pack stays valid (it stores its own settings); a benchmark or the demo, which report on
+    the current code, rebuild such a pack."""
     manifest = load_manifest(path, verify=False)
     stored = json.loads((Path(path) / "encoder" / "encoder_config.json").read_text(encoding="utf-8"))["train"]
     current = _encoder_config(encoder_epochs, text_view_for(manifest.zero_shot)).train.model_dump(mode="json")
@@ -125,6 +126,8 @@ def outdated_reason(path: str | Path, encoder_epochs: int | None = None) -> str 
         return "its fusion predates the bout context (second pass)"
     if "context_neighbours_weight" not in fusion:
         return "its fusion predates the nearest reference bouts (second pass)"
+    if "context_neighbours_top_k" not in fusion:
+        return "its fusion predates the choice of the bout neighbours' features"
     return None
 
 
@@ -239,7 +242,8 @@ def _build_fusion(reference: Windows, folder: Path, pack: Path, spec, seen: list
         progress(f"fusion: context knowledge base over ±{model.context_half_width_s:g} s bouts")
     features = final.knowledge_base.transform(reference)
     knowledge_base, neighbours = fit_context_sources(reference, features, model.context_half_width_s,
-                                                     with_neighbours=model.context_neighbours_weight > 0)  # fmt: skip
+                                                     with_neighbours=model.context_neighbours_weight > 0,
+                                                     neighbour_top_k=model.context_neighbours_top_k)  # fmt: skip
     knowledge_base.save(folder / CONTEXT_KB_FOLDER)
     if neighbours is not None:
         neighbours.save(folder / CONTEXT_NEIGHBOURS_FOLDER)

@@ -28,19 +28,24 @@ class FeatureNeighbours:
     """kNN vote shares over robustly scaled feature rows (exact L2 search).
 
     `k` neighbours vote with equal weight; `clip` bounds each scaled feature (in interquartile ranges from
-    the reference median). Fitted state: `centre_`, `scale_`, `index_`.
+    the reference median). Fitted state: `centre_`, `scale_`, `index_`, and `feature_names_in_` (the names of
+    the fitted columns, when `fit` was given them; :meth:`pick` selects them from a wider matrix).
     """
 
     def __init__(self, k: int = 10, clip: float = 10.0) -> None:
         self.k = k
         self.clip = clip
 
-    def fit(self, features: ArrayLike, labels: Sequence[str]) -> FeatureNeighbours:
+    def fit(self, features: ArrayLike, labels: Sequence[str], feature_names: Sequence[str] | None = None) -> FeatureNeighbours:
         """Scale from `features`' own median and IQR; index every row with its label."""
         check_k(self.k)
         rows = _matrix(features, "features")
         if len(labels) != len(rows):
             raise RetrievalError(f"{len(labels)} labels for {len(rows)} feature rows", fix="give one label per row")
+        if feature_names is not None and len(feature_names) != rows.shape[1]:
+            raise RetrievalError(f"{len(feature_names)} feature names for {rows.shape[1]} columns",
+                                 fix="name every column once, in order")  # fmt: skip
+        self.feature_names_in_ = None if feature_names is None else tuple(str(n) for n in feature_names)
         low, self.centre_, high = np.nanpercentile(rows, [25, 50, 75], axis=0)
         spread = high - low
         self.centre_ = np.nan_to_num(self.centre_)
@@ -59,6 +64,18 @@ class FeatureNeighbours:
         scaled = np.clip((rows - self.centre_) / self.scale_, -self.clip, self.clip)
         return np.ascontiguousarray(np.nan_to_num(scaled, nan=0.0), dtype=np.float32)
 
+    def pick(self, features: ArrayLike, names: Sequence[str]) -> np.ndarray:
+        """The fitted columns out of `features`, whose columns are `names`; all of them when the neighbours were
+        fitted without names."""
+        if self.feature_names_in_ is None:
+            return np.asarray(features)
+        position = {name: i for i, name in enumerate(names)}
+        missing = [n for n in self.feature_names_in_ if n not in position]
+        if missing:
+            raise RetrievalError(f"{len(missing)} of the neighbours' features are not among the {len(position)} given, "
+                                 f"e.g. {missing[0]!r}", fix="use the feature extractor the neighbours were fitted with")  # fmt: skip
+        return np.asarray(features)[:, [position[n] for n in self.feature_names_in_]]
+
     def vote_shares(self, features: ArrayLike, classes: Sequence[str]) -> np.ndarray:
         """(N, len(classes)) share of the k nearest reference rows labelled with each class."""
         result = self.index_.search(self.transform(features), k=self.k)
@@ -69,7 +86,8 @@ class FeatureNeighbours:
         folder = Path(folder)
         self.index_.save(folder / INDEX_FOLDER)
         scaling = {"k": self.k, "clip": self.clip, "centre": self.centre_.tolist(),
-                   "scale": [None if not np.isfinite(s) else float(s) for s in self.scale_]}  # fmt: skip
+                   "scale": [None if not np.isfinite(s) else float(s) for s in self.scale_],
+                   "features": None if self.feature_names_in_ is None else list(self.feature_names_in_)}  # fmt: skip
         (folder / SCALING_FILE).write_text(json.dumps(scaling), encoding="utf-8")
         return folder
 
@@ -80,6 +98,8 @@ class FeatureNeighbours:
         neighbours = cls(k=int(scaling["k"]), clip=float(scaling["clip"]))
         neighbours.centre_ = np.asarray(scaling["centre"], dtype=np.float64)
         neighbours.scale_ = np.asarray([np.inf if s is None else s for s in scaling["scale"]], dtype=np.float64)
+        names = scaling.get("features")  # absent in packs whose neighbours use every feature
+        neighbours.feature_names_in_ = None if names is None else tuple(names)
         neighbours.index_ = VectorIndex.load(folder / INDEX_FOLDER, encoder_hash=None, dimension=len(neighbours.centre_),
                                              metric="l2")  # fmt: skip
         return neighbours

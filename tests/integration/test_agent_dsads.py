@@ -179,7 +179,7 @@ def test_explain_at_a_time_shows_candidates_and_evidence(pack, p8_csv):
 
 
 def test_pack_carries_a_bout_context_chosen_on_held_out_people(pack):
-    from agent.context import CONTEXT_HALF_WIDTHS_S
+    from agent.context import CONTEXT_HALF_WIDTHS_S, CONTEXT_NEIGHBOUR_TOP_K, ranked_feature_names
     from harlens.pack import open_pack, outdated_reason
 
     manifest, components = open_pack(pack)
@@ -190,6 +190,10 @@ def test_pack_carries_a_bout_context_chosen_on_held_out_people(pack):
     assert (components.context_neighbours is not None) == (fusion.context_neighbours_weight > 0)
     if components.context_neighbours is not None:  # one bout-context mean per reference window
         assert len(components.context_neighbours.index_) == manifest.reference_windows
+        kept = ranked_feature_names(components.context_knowledge_base, fusion.context_neighbours_top_k)
+        assert fusion.context_neighbours_top_k in CONTEXT_NEIGHBOUR_TOP_K and "each pair's top" in fusion.context_fitted_on
+        assert components.context_neighbours.feature_names_in_ == tuple(kept)  # the features the fit chose
+        assert components.context_neighbours.index_.dimension == len(kept)
     assert outdated_reason(pack, encoder_epochs=2) is None
 
 

@@ -146,3 +146,22 @@ def test_a_per_window_still_level_is_a_bound_the_verifier_can_check():
                              threshold_by_window=np.array([0.05]))  # fmt: skip
     result = results_for_window([column], 0)[0]
     assert result.lower == pytest.approx(0.05) and result.upper is None and "> 0.05 (still level)" in result.condition
+
+
+def test_ranked_feature_names_take_each_pairs_top_k_in_feature_order():
+    from types import SimpleNamespace
+
+    from agent.context import ranked_feature_names
+    from knowledge_base.pairwise import PairRanking, RankedFeature
+
+    def ranking(first, second, names):
+        return PairRanking(first=first, second=second, features=[
+            RankedFeature(name=n, rank=i + 1, importance=0.5, auroc=0.9, auroc_std=0.0, worst_fold_auroc=0.9, n_folds=3,
+                          higher=first, lower=second, threshold=0.0, reference_accuracy=0.9, effect_size=1.0)
+            for i, n in enumerate(names)])  # fmt: skip
+
+    knowledge_base = SimpleNamespace(feature_names_=["f1", "f2", "f3", "f4", "f5"], pairs_={
+        ("a", "b"): ranking("a", "b", ["f4", "f2", "f5"]), ("a", "c"): ranking("a", "c", ["f1", "f4", "f3"])})  # fmt: skip
+    assert ranked_feature_names(knowledge_base, 1) == ["f1", "f4"]
+    assert ranked_feature_names(knowledge_base, 2) == ["f1", "f2", "f4"]
+    assert ranked_feature_names(knowledge_base, None) == ["f1", "f2", "f3", "f4", "f5"]

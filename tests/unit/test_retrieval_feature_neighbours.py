@@ -57,3 +57,23 @@ def test_bad_input_says_what_to_do():
         neighbours.vote_shares(features[:, :1], ["a", "b"])
     with pytest.raises(RetrievalError, match="2-D"):
         neighbours.vote_shares(features[0], ["a", "b"])
+
+
+def test_named_columns_are_picked_from_a_wider_matrix_and_kept_on_disk(tmp_path):
+    rng = np.random.default_rng(4)
+    features, labels = _two_clusters(rng)
+    wide = np.column_stack([rng.normal(0, 50, len(features)), features])  # a noisy column the neighbours skip
+    names = ["noise", "f0", "f1"]
+    neighbours = FeatureNeighbours(k=5).fit(features, labels, feature_names=names[1:])
+    np.testing.assert_array_equal(neighbours.pick(wide, names), features)
+    neighbours.save(tmp_path / "near")
+    loaded = FeatureNeighbours.load(tmp_path / "near")
+    assert loaded.feature_names_in_ == ("f0", "f1")
+    np.testing.assert_allclose(loaded.vote_shares(loaded.pick(wide, names), ["a", "b"]),
+                               neighbours.vote_shares(features, ["a", "b"]))  # fmt: skip
+    with pytest.raises(RetrievalError, match="not among"):
+        loaded.pick(wide[:, :2], names[:2])
+    with pytest.raises(RetrievalError, match="feature names for"):
+        FeatureNeighbours().fit(features, labels, feature_names=names)
+    unnamed = FeatureNeighbours().fit(features, labels)
+    assert unnamed.feature_names_in_ is None and unnamed.pick(features, names[1:]) is features
