@@ -70,11 +70,10 @@ def fit_bout_neighbours(windows: Windows, means: np.ndarray, knowledge_base: Kno
                         top_k: int | None) -> FeatureNeighbours:  # fmt: skip
     """Nearest-neighbour votes over the reference bout-context `means` (columns named as the knowledge base's
     features), restricted to the features :func:`ranked_feature_names` picks."""
-    names = list(knowledge_base.feature_names_)
-    kept = ranked_feature_names(knowledge_base, top_k)
-    position = {name: i for i, name in enumerate(names)}
+    kept = ranked_feature_names(knowledge_base, top_k)  # in the knowledge base's column order
+    columns = np.flatnonzero(np.isin(knowledge_base.feature_names_, kept))
     labels = list(np.asarray(windows.label_names, dtype=object).astype(str))
-    return FeatureNeighbours().fit(means[:, [position[n] for n in kept]], labels, feature_names=kept)
+    return FeatureNeighbours().fit(means[:, columns], labels, feature_names=kept)
 
 
 def reference_context_features(windows: Windows, features: np.ndarray, half_width_s: float) -> np.ndarray:
@@ -89,11 +88,16 @@ def fit_context_sources(windows: Windows, features: np.ndarray, half_width_s: fl
     knowledge base (its rankings pick what separates activities over ±half_width_s) and, unless
     `with_neighbours` is False, the means indexed for nearest-neighbour votes on the features the knowledge
     base ranks in each pair's top `neighbour_top_k` (every feature when None)."""
-    means = reference_context_features(windows, features, half_width_s)
-    knowledge_base = KnowledgeBase(show_progress=False).fit(windows, features=means)
+    means, knowledge_base = _context_knowledge_base(windows, features, half_width_s)
     if not with_neighbours:
         return knowledge_base, None
     return knowledge_base, fit_bout_neighbours(windows, means, knowledge_base, neighbour_top_k)
+
+
+def _context_knowledge_base(windows: Windows, features: np.ndarray, half_width_s: float) -> tuple[np.ndarray, KnowledgeBase]:
+    """The reference bout-context means and the knowledge base fitted on them."""
+    means = reference_context_features(windows, features, half_width_s)
+    return means, KnowledgeBase(show_progress=False).fit(windows, features=means)
 
 
 def pseudo_days(windows: Windows, seed: int = PSEUDO_DAY_SEED) -> tuple[np.ndarray, np.ndarray]:
@@ -144,24 +148,23 @@ def fit_context(model: FusionModel, folds: list[ContextFold], stride_s: float, p
         truth = np.array([fold.seen.index(a) for a in labels[rows]])
         base = fused_seen_logits(fold.scores, model.settings, model.weights)[rows]
         prepared.append((fold, bouts, start, rows, truth, base))
+    bases, truths = [base for *_, base in prepared], [truth for *_, truth, _ in prepared]
     summary = {}
     for half_width in CONTEXT_HALF_WIDTHS_S:
         if progress:
             progress(f"fusion: fitting the bout context (±{half_width:g} s)")
-        fitted = []
-        for fold, *_ in prepared:
-            means = reference_context_features(fold.train, fold.train_features, half_width)
-            fitted.append((means, KnowledgeBase(show_progress=False).fit(fold.train, features=means)))
+        fitted = []  # per fold: what does not depend on the neighbours' features, computed once per width
+        for fold, bouts, start, rows, truth, base in prepared:
+            means, kb = _context_knowledge_base(fold.train, fold.train_features, half_width)
+            held_means = context_means(fold.held_features, bouts, start, half_width)
+            votes = np.log(kb.pairwise_votes(held_means, fold.seen, model.settings.pairwise_k)[rows] + model.settings.floor)
+            fitted.append((fold, rows, means, kb, held_means, votes))
         for top_k in CONTEXT_NEIGHBOUR_TOP_K:
-            bases, contexts, truths = [], [], []
-            for (fold, bouts, start, rows, truth, base), (means, kb) in zip(prepared, fitted):
+            contexts = []
+            for fold, rows, means, kb, held_means, votes in fitted:
                 neighbours = fit_bout_neighbours(fold.train, means, kb, top_k)
-                votes, near = context_votes(kb, neighbours, fold.held_features, list(kb.feature_names_), bouts, start,
-                                            half_width, fold.seen, model.settings.pairwise_k)  # fmt: skip
-                bases.append(base)
-                contexts.append(np.stack([np.log(votes[rows] + model.settings.floor),
-                                          np.log(near[rows] + model.settings.floor)]))  # fmt: skip
-                truths.append(truth)
+                near = neighbours.vote_shares(neighbours.pick(held_means, list(kb.feature_names_)), fold.seen)
+                contexts.append(np.stack([votes, np.log(near[rows] + model.settings.floor)]))
             summary[(half_width, top_k)] = _best_weights(bases, contexts, truths)
     chosen = min(summary, key=lambda key: summary[key][1])
     (weight, neighbours_weight), nll, accuracy = summary[chosen]
