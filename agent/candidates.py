@@ -9,7 +9,9 @@ Sources, per window:
 - `context` (second pass, `agent.context`): the context knowledge base's votes on the window's features
   averaged over its provisional bout (seen only), added with its own weight fitted after the other four;
 - `context_neighbours` (second pass): the vote of the reference bouts nearest to that average (seen only),
-  with a weight fitted together with `context`'s.
+  with a weight fitted together with `context`'s;
+- `context_linear` (second pass): a linear model's probabilities for that average (seen only), its weight
+  fitted with the other two.
 
 Fusion is hierarchical. A seen gate (a logistic model on two signals: how much better the best unseen
 activity's prototype-plus-attribute score is than the best seen prototype, and how close the window is to
@@ -97,6 +99,8 @@ class FusionModel(BaseModel):
     context_neighbours_top_k: int | None = Field(default=None, ge=1, description="the bout neighbours compare the "
                                                   "union of each activity pair's top-k features in the context "
                                                   "knowledge base (None: every feature)")  # fmt: skip
+    context_linear_weight: float = Field(default=0.0, ge=0, description="weight of the linear model's probabilities "
+                                         "for a window's bout (0: packs built before it)")  # fmt: skip
     context_fitted_on: str | None = Field(default=None, description="how the context weights and width were chosen")
     fitted_on: str = Field(description="how the temperature was fitted (which windows, which hold-outs)")
 
@@ -114,13 +118,14 @@ class SourceScores:
     attributes: np.ndarray | None = None  # (N, A) share of predicates holding, NaN when none apply
     context: np.ndarray | None = None  # (N, S) bout-context vote shares (second pass), None before it
     context_neighbours: np.ndarray | None = None  # (N, S) nearest reference bouts' vote shares (second pass)
+    context_linear: np.ndarray | None = None  # (N, S) the bout linear model's probabilities (second pass)
 
     def __len__(self) -> int:
         return len(self.prototype)
 
     def first_pass(self) -> SourceScores:
         """The same scores without the second pass's votes: what each window says from itself."""
-        return dataclasses.replace(self, context=None, context_neighbours=None)
+        return dataclasses.replace(self, context=None, context_neighbours=None, context_linear=None)
 
     def take(self, rows: np.ndarray) -> SourceScores:
         """The same scores for a subset of the windows."""
@@ -128,7 +133,8 @@ class SourceScores:
                             centroid=self.centroid[rows], neighbours=self.neighbours[rows], pairwise=self.pairwise[rows],
                             attributes=None if self.attributes is None else self.attributes[rows],
                             context=None if self.context is None else self.context[rows],
-                            context_neighbours=None if self.context_neighbours is None else self.context_neighbours[rows])  # fmt: skip
+                            context_neighbours=None if self.context_neighbours is None else self.context_neighbours[rows],
+                            context_linear=None if self.context_linear is None else self.context_linear[rows])  # fmt: skip
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -150,6 +156,8 @@ def seen_log_scores(scores: SourceScores, settings: FusionSettings) -> dict[str,
         parts["context"] = np.log(scores.context + settings.floor)
     if scores.context_neighbours is not None:
         parts["context_neighbours"] = np.log(scores.context_neighbours + settings.floor)
+    if scores.context_linear is not None:
+        parts["context_linear"] = np.log(scores.context_linear + settings.floor)
     return parts
 
 
@@ -161,12 +169,14 @@ def weighted_logits(parts: dict[str, np.ndarray], weights: dict[str, float]) -> 
 
 
 def fused_seen_logits(scores: SourceScores, settings: FusionSettings, weights: dict[str, float],
-                      context_weight: float = 0.0, context_neighbours_weight: float = 0.0) -> np.ndarray:  # fmt: skip
+                      context_weight: float = 0.0, context_neighbours_weight: float = 0.0,
+                      context_linear_weight: float = 0.0) -> np.ndarray:  # fmt: skip
     """The four sources' weighted sum, plus the second pass's votes (bout-context knowledge base, nearest
-    reference bouts) when it has scored them."""
+    reference bouts, linear model) when it has scored them."""
     parts = seen_log_scores(scores, settings)
     logits = weighted_logits(parts, weights)
-    for name, weight in (("context", context_weight), ("context_neighbours", context_neighbours_weight)):
+    for name, weight in (("context", context_weight), ("context_neighbours", context_neighbours_weight),
+                         ("context_linear", context_linear_weight)):  # fmt: skip
         if weight > 0 and name in parts:
             logits = logits + weight * parts[name]
     return logits
@@ -229,7 +239,8 @@ def fuse_with_reading(scores: SourceScores, model: FusionModel) -> tuple[np.ndar
     """:func:`fuse`, and the seen gate's reading that split the probability (None when every activity has
     reference data): the evidence shows the very P(seen) the decision used."""
     settings = model.settings
-    logits = fused_seen_logits(scores, settings, model.weights, model.context_weight, model.context_neighbours_weight)
+    logits = fused_seen_logits(scores, settings, model.weights, model.context_weight, model.context_neighbours_weight,
+                               model.context_linear_weight)  # fmt: skip
     within_seen = np.exp(log_softmax(logits / model.temperature))
     if set(scores.seen) == set(scores.activities):
         return within_seen[:, np.argsort([scores.activities.index(a) for a in scores.seen])], None

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-RowKind = Literal["feature", "neighbours", "attribute", "prototype", "score", "novelty", "context", "bout_neighbours"]
+RowKind = Literal["feature", "neighbours", "attribute", "prototype", "score", "novelty", "context", "bout_neighbours", "bout_linear"]
 
 
 class EvidenceRow(BaseModel):

@@ -82,6 +82,9 @@ def build_evidence(
         for activity in candidates.activities:
             if activity in context.neighbour_shares:
                 _bout_neighbours_row(context, activity, add)
+        for activity in candidates.activities:
+            if activity in context.linear_probabilities:
+                _bout_linear_row(context, activity, add)
     leader = candidates.activities[0]
     if novelty is not None:
         p_seen, cosine = round(novelty[0], 2), round(novelty[1], 2)
@@ -108,13 +111,15 @@ def build_evidence(
 
 @dataclass(frozen=True)
 class BoutContext:
-    """The second pass's votes for one decision: vote share per seen activity (mean over a segment's windows)
-    in the bout-context knowledge base and, when the pack has them, among the nearest reference bouts."""
+    """The second pass's votes for one decision (means over a segment's windows): vote share per seen activity
+    in the bout-context knowledge base and, when the pack has them, among the nearest reference bouts and the
+    linear model's probability."""
 
     shares: dict[str, float]
     half_width_s: float
     neighbour_shares: dict[str, float] = field(default_factory=dict)
     n_neighbours: int = 0
+    linear_probabilities: dict[str, float] = field(default_factory=dict)
 
     @property
     def comparisons(self) -> int:
@@ -138,6 +143,13 @@ def _bout_neighbours_row(context: BoutContext, activity: str, add) -> None:
         reference={"of": float(context.n_neighbours), "half_width_s": float(context.half_width_s)},
         statement=f"Averaged over its bout (±{context.half_width_s:g} s), it is closest to {context.n_neighbours} "
         f"reference windows averaged alike, {how_many} of them {activity}")  # fmt: skip
+
+
+def _bout_linear_row(context: BoutContext, activity: str, add) -> None:
+    probability = round(context.linear_probabilities[activity], 2)
+    add(kind="bout_linear", activity=activity, value=probability, reference={"half_width_s": float(context.half_width_s)},
+        statement=f"Averaged over its bout (±{context.half_width_s:g} s), a linear model of the reference bouts gives "
+        f"{activity} probability {probability:.2f}")  # fmt: skip
 
 
 def _feature_row(kb: KnowledgeBase, query: np.ndarray, leader: str, rival: str, name: str, add) -> None:

@@ -59,7 +59,8 @@ def template_explanation(table: EvidenceTable) -> tuple[str, list[str]]:
     neighbours = first("neighbours", leader)
     novelty = first("novelty") if neighbours is None else None  # no reference data: say why it is still the answer
     check = next(iter(table.failed_checks(leader)), None) or first("attribute", leader)
-    for row in (first("score", leader), neighbours, first("context", leader), first("bout_neighbours", leader), novelty,
+    for row in (first("score", leader), neighbours, first("context", leader), first("bout_neighbours", leader),
+                first("bout_linear", leader), novelty,
                 first("feature", leader, prefix=True), check):  # fmt: skip
         if row is not None:
             sentences.append(f"{row.statement} ({row.id}).")

@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from agent.candidates import CandidateSet, fuse_with_reading, select_candidates
-from agent.context import context_votes, provisional_bouts
+from agent.context import ContextSources, context_votes, provisional_bouts, top_k_text
 from agent.decide import DecisionSettings, WindowDecision, ask_llm, decide, windows_for_llm
 from agent.evidence import EvidenceTable
 from agent.evidence_builder import BoutContext, build_evidence
@@ -141,10 +141,12 @@ class Analyzer:
         if self.context_applies(windows):
             bouts = provisional_bouts(probabilities, windows.recording_ids, windows.start_s, self.components.stride_s,
                                       breaks, self.settings.expected_bout_s)  # fmt: skip
-            evidence.scores.context, evidence.scores.context_neighbours = context_votes(
-                self.components.context_knowledge_base, self.components.context_neighbours, evidence.features,
-                list(self.components.knowledge_base.feature_names_), bouts, windows.start_s,
-                fusion.context_half_width_s, list(self.components.seen), fusion.settings.pairwise_k,
+            sources = ContextSources(self.components.context_knowledge_base, self.components.context_neighbours,
+                                     self.components.context_linear)  # fmt: skip
+            scores = evidence.scores
+            scores.context, scores.context_neighbours, scores.context_linear = context_votes(
+                sources, evidence.features, list(self.components.knowledge_base.feature_names_), bouts,
+                windows.start_s, fusion.context_half_width_s, list(self.components.seen), fusion.settings.pairwise_k,
             )  # fmt: skip
             probabilities, evidence.novelty = fuse_with_reading(evidence.scores, fusion)
         return evidence, probabilities, select_candidates(probabilities, fusion.activities, fusion.settings)
@@ -168,7 +170,8 @@ class Analyzer:
         fusion = self.components.fusion
         knowledge_base = fusion.context_weight > 0 and self.components.context_knowledge_base is not None
         neighbours = fusion.context_neighbours_weight > 0 and self.components.context_neighbours is not None
-        return self.settings.bout_context and fusion.context_half_width_s is not None and (knowledge_base or neighbours)
+        linear = fusion.context_linear_weight > 0 and self.components.context_linear is not None
+        return self.settings.bout_context and fusion.context_half_width_s is not None and (knowledge_base or neighbours or linear)
 
     def evidence_table(self, features: np.ndarray, candidates: CandidateSet, neighbour_counts: Counter,
                        novelty: tuple[float, float] | None = None, context: BoutContext | None = None) -> EvidenceTable:  # fmt: skip
@@ -186,8 +189,11 @@ class Analyzer:
         if evidence.scores.context_neighbours is not None and self.components.context_neighbours is not None:
             near = dict(zip(seen, evidence.scores.context_neighbours[rows].mean(axis=0).tolist()))
             n_near = self.components.context_neighbours.k
+        linear = {}
+        if evidence.scores.context_linear is not None:
+            linear = dict(zip(seen, evidence.scores.context_linear[rows].mean(axis=0).tolist()))
         return BoutContext(shares=dict(zip(seen, shares.tolist())), neighbour_shares=near, n_neighbours=n_near,
-                           half_width_s=float(self.components.fusion.context_half_width_s))  # fmt: skip
+                           linear_probabilities=linear, half_width_s=float(self.components.fusion.context_half_width_s))  # fmt: skip
 
     @staticmethod
     def gate_reading(evidence: WindowEvidence, rows: list[int]) -> tuple[float, float] | None:
@@ -321,7 +327,9 @@ class Analyzer:
             summary["bout context"] = f"not used: {context_unused}"
         elif self.uses_context:
             summary |= {"weight bout context": fusion.context_weight, "weight bout neighbours": fusion.context_neighbours_weight,
+                        "weight bout linear model": fusion.context_linear_weight,
                         "bout context half-width s": fusion.context_half_width_s,
+                        "bout context features": top_k_text(fusion.context_neighbours_top_k),
                         "bout context fitted_on": fusion.context_fitted_on or ""}  # fmt: skip
         if fusion.seen_gate is not None:
             gate = fusion.seen_gate

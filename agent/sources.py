@@ -33,6 +33,7 @@ from encoders.calibration import plateau_middle
 from encoders.model import IMUEncoder
 from knowledge_base.attributes import POSTURE_ATTRIBUTES
 from knowledge_base.base import KnowledgeBase
+from knowledge_base.linear import LinearFeatureModel
 from recordings.windows import Windows
 from retrieval.feature_neighbours import FeatureNeighbours
 from retrieval.metadata import MetadataFilter
@@ -58,6 +59,7 @@ class ReferenceComponents:
     fusion: FusionModel | None = None
     context_knowledge_base: KnowledgeBase | None = None  # votes on bout-context means (second pass)
     context_neighbours: FeatureNeighbours | None = None  # nearest reference bout-context means (second pass)
+    context_linear: LinearFeatureModel | None = None  # linear model of the reference bout-context means (second pass)
     _prototypes: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def prototype_matrix(self, kind: str) -> np.ndarray:

@@ -32,6 +32,7 @@ COMPONENTS = ("knowledge_base", "encoder", "retrieval", "fusion")
 FUSION_FILE = "fusion.json"
 CONTEXT_KB_FOLDER = "context_knowledge_base"  # inside the fusion folder: the second pass's knowledge base
 CONTEXT_NEIGHBOURS_FOLDER = "context_neighbours"  # inside the fusion folder: the reference bouts it searches
+CONTEXT_LINEAR_FOLDER = "context_linear"  # inside the fusion folder: the bout context's linear model
 
 
 class PackError(RuntimeError):
@@ -112,8 +113,8 @@ def _build_encoder(reference: Windows, folder: Path, vocabulary, activities: lis
 
 def outdated_reason(path: str | Path, encoder_epochs: int | None = None) -> str | None:
     """Why a readable pack is not what this harlens would build now (its encoder was trained with other
-    settings, or its fusion has no bout context, no bout neighbours or no choice of the neighbours' features),
-    or None. A user's pack stays valid (it stores its own settings); a benchmark or the demo, which report on
+    settings, or its fusion lacks a bout context, bout neighbours, the choice of their features or the bout
+    linear model), or None. A user's pack stays valid (it stores its own settings); a benchmark or the demo, which report on
     the current code, rebuild such a pack."""
     manifest = load_manifest(path, verify=False)
     stored = json.loads((Path(path) / "encoder" / "encoder_config.json").read_text(encoding="utf-8"))["train"]
@@ -128,6 +129,8 @@ def outdated_reason(path: str | Path, encoder_epochs: int | None = None) -> str 
         return "its fusion predates the nearest reference bouts (second pass)"
     if "context_neighbours_top_k" not in fusion:
         return "its fusion predates the choice of the bout neighbours' features"
+    if "context_linear_weight" not in fusion:
+        return "its fusion predates the bout context's linear model"
     return None
 
 
@@ -241,12 +244,14 @@ def _build_fusion(reference: Windows, folder: Path, pack: Path, spec, seen: list
     if progress:
         progress(f"fusion: context knowledge base over ±{model.context_half_width_s:g} s bouts")
     features = final.knowledge_base.transform(reference)
-    knowledge_base, neighbours = fit_context_sources(reference, features, model.context_half_width_s,
-                                                     with_neighbours=model.context_neighbours_weight > 0,
-                                                     neighbour_top_k=model.context_neighbours_top_k)  # fmt: skip
-    knowledge_base.save(folder / CONTEXT_KB_FOLDER)
-    if neighbours is not None:
-        neighbours.save(folder / CONTEXT_NEIGHBOURS_FOLDER)
+    sources = fit_context_sources(reference, features, model.context_half_width_s,
+                                  with_neighbours=model.context_neighbours_weight > 0,
+                                  with_linear=model.context_linear_weight > 0, top_k=model.context_neighbours_top_k)
+    sources.knowledge_base.save(folder / CONTEXT_KB_FOLDER)
+    if sources.neighbours is not None:
+        sources.neighbours.save(folder / CONTEXT_NEIGHBOURS_FOLDER)
+    if sources.linear is not None:
+        sources.linear.save(folder / CONTEXT_LINEAR_FOLDER)
 
 
 def _held_out_fold(reference: Windows, held: np.ndarray, final, vocabulary, epochs: int | None,
@@ -280,14 +285,17 @@ def _open_components(pack: Path, activities, seen, spec, rate, channels, vocabul
     from agent.sources import ReferenceComponents
     from encoders.model import IMUEncoder
     from knowledge_base.base import KnowledgeBase
+    from knowledge_base.linear import LinearFeatureModel
     from retrieval.feature_neighbours import FeatureNeighbours
     from retrieval.multi import MultiPlacementIndex
 
     context = pack / "fusion" / CONTEXT_KB_FOLDER
     neighbours = pack / "fusion" / CONTEXT_NEIGHBOURS_FOLDER
+    linear = pack / "fusion" / CONTEXT_LINEAR_FOLDER
     return ReferenceComponents(
         context_knowledge_base=KnowledgeBase.load(context) if fusion is not None and context.is_dir() else None,
         context_neighbours=FeatureNeighbours.load(neighbours) if fusion is not None and neighbours.is_dir() else None,
+        context_linear=LinearFeatureModel.load(linear) if fusion is not None and linear.is_dir() else None,
         knowledge_base=KnowledgeBase.load(pack / "knowledge_base"),
         encoder=IMUEncoder.load(pack / "encoder", vocabulary=vocabulary),
         index=MultiPlacementIndex.load(pack / "retrieval", encoder_hash=_folder_hash(pack / "encoder")),
@@ -315,6 +323,9 @@ def open_pack(path: str | Path, verify: bool = True):
                         f"`{_rebuild_command(manifest)}`")  # fmt: skip
     if fusion.context_neighbours_weight > 0 and not (path / "fusion" / CONTEXT_NEIGHBOURS_FOLDER).is_dir():
         raise PackError(f"{path / 'fusion'} has a bout-neighbours weight but no {CONTEXT_NEIGHBOURS_FOLDER}; rebuild "
+                        f"it: `{_rebuild_command(manifest)}`")  # fmt: skip
+    if fusion.context_linear_weight > 0 and not (path / "fusion" / CONTEXT_LINEAR_FOLDER).is_dir():
+        raise PackError(f"{path / 'fusion'} has a bout linear-model weight but no {CONTEXT_LINEAR_FOLDER}; rebuild "
                         f"it: `{_rebuild_command(manifest)}`")  # fmt: skip
     if manifest.zero_shot and fusion.seen_gate is None:
         raise PackError(f"{path} was built by an older harlens whose zero-shot fusion has no seen gate; rebuild it: "

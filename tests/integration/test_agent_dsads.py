@@ -194,21 +194,30 @@ def test_pack_carries_a_bout_context_chosen_on_held_out_people(pack):
         assert fusion.context_neighbours_top_k in CONTEXT_NEIGHBOUR_TOP_K and "each pair's top" in fusion.context_fitted_on
         assert components.context_neighbours.feature_names_in_ == tuple(kept)  # the features the fit chose
         assert components.context_neighbours.index_.dimension == len(kept)
+    assert (components.context_linear is not None) == (fusion.context_linear_weight > 0)
+    if components.context_linear is not None:  # the linear model reads the same chosen features
+        kept = ranked_feature_names(components.context_knowledge_base, fusion.context_neighbours_top_k)
+        assert components.context_linear.feature_names_in_ == tuple(kept)
+        assert components.context_linear.coef_.shape == (len(components.seen), len(kept))
     assert outdated_reason(pack, encoder_epochs=2) is None
 
 
-def test_a_pack_missing_its_bout_neighbours_is_refused_with_the_rebuild_command(pack, tmp_path):
+@pytest.mark.parametrize(("weight", "folder", "what"), [
+    ("context_neighbours_weight", "context_neighbours", "bout-neighbours weight"),
+    ("context_linear_weight", "context_linear", "bout linear-model weight"),
+])  # fmt: skip
+def test_a_pack_missing_a_bout_context_source_is_refused_with_the_rebuild_command(pack, tmp_path, weight, folder, what):
     import shutil
 
-    from harlens.pack import CONTEXT_NEIGHBOURS_FOLDER, PackError, open_pack
+    from harlens.pack import PackError, open_pack
 
     broken = tmp_path / "broken"
     shutil.copytree(pack, broken)
     fusion = json.loads((broken / "fusion" / "fusion.json").read_text())
-    fusion["context_neighbours_weight"] = max(fusion["context_neighbours_weight"], 0.5)
+    fusion[weight] = max(fusion[weight], 0.5)
     (broken / "fusion" / "fusion.json").write_text(json.dumps(fusion))
-    shutil.rmtree(broken / "fusion" / CONTEXT_NEIGHBOURS_FOLDER, ignore_errors=True)
-    with pytest.raises(PackError, match="bout-neighbours weight but no context_neighbours.*harlens build"):
+    shutil.rmtree(broken / "fusion" / folder, ignore_errors=True)
+    with pytest.raises(PackError, match=f"{what} but no {folder}.*harlens build"):
         open_pack(broken, verify=False)
 
 

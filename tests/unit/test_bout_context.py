@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -89,6 +91,8 @@ def test_context_weights_are_zero_for_noise_and_positive_for_the_source_that_inf
     (knowledge_base, neighbours), _, _ = _best_weights([base], [np.stack([informative, noise])], [truth])
     assert knowledge_base > 0.5 and neighbours < 0.05
     assert max(_best_weights([base], [np.stack([noise, rng.normal(size=(600, 3)) * 3])], [truth])[0]) < 0.05
+    weights, _, _ = _best_weights([base], [np.stack([noise, noise[::-1], informative])], [truth])
+    assert len(weights) == 3 and weights[2] > 0.5 and max(weights[:2]) < 0.05  # one weight per source, any count
 
 
 def test_fusion_adds_the_context_votes_only_with_a_weight():
@@ -108,15 +112,21 @@ def test_fusion_adds_the_context_votes_only_with_a_weight():
                                                               "context_half_width_s": 10.0}))[0] == pytest.approx([0.5, 0.5])  # fmt: skip
     odds = [((c + model.settings.floor) * (n + model.settings.floor)) ** 2 for c, n in ((0.1, 0.8), (0.9, 0.2))]
     assert both[1] == pytest.approx(odds[1] / sum(odds))  # both votes enter, each with its weight
+    linear = dataclasses.replace(scores, context_linear=np.array([[0.7, 0.3]]))
+    three = fuse(linear, model.model_copy(update={"context_weight": 2.0, "context_neighbours_weight": 2.0,
+                                                  "context_linear_weight": 1.0, "context_half_width_s": 10.0}))[0]  # fmt: skip
+    odds = [o * (p + model.settings.floor) for o, p in zip(odds, (0.7, 0.3))]
+    assert three[1] == pytest.approx(odds[1] / sum(odds))  # the linear model's probabilities enter with their weight
 
 
 def test_context_rows_count_wins_and_the_template_cites_them_verified():
     from agent.evidence import EvidenceRow, EvidenceTable
-    from agent.evidence_builder import BoutContext, _bout_neighbours_row, _context_row
+    from agent.evidence_builder import BoutContext, _bout_linear_row, _bout_neighbours_row, _context_row
     from agent.explain import explain, template_explanation
 
     context = BoutContext(shares={"sitting": 0.6, "standing": 0.3, "lying": 0.1}, half_width_s=15.0,
-                          neighbour_shares={"sitting": 0.75, "standing": 0.25, "lying": 0.0}, n_neighbours=10)  # fmt: skip
+                          neighbour_shares={"sitting": 0.75, "standing": 0.25, "lying": 0.0}, n_neighbours=10,
+                          linear_probabilities={"sitting": 0.914, "standing": 0.08, "lying": 0.006})  # fmt: skip
     rows: list[EvidenceRow] = [EvidenceRow(id="E1", kind="score", activity="sitting", value=0.82,
                                            statement="fused probability of sitting: 0.82")]  # fmt: skip
 
@@ -129,9 +139,12 @@ def test_context_rows_count_wins_and_the_template_cites_them_verified():
     assert "±15 s" in row.statement and "wins 1.8 of its 2" in row.statement
     _bout_neighbours_row(context, "sitting", add)
     assert rows[-1].value == pytest.approx(7.5) and "10 reference windows" in rows[-1].statement
+    _bout_linear_row(context, "sitting", add)
+    assert rows[-1].value == pytest.approx(0.91) and "sitting probability 0.91" in rows[-1].statement
     table = EvidenceTable(candidates=["sitting", "standing"], probabilities={"sitting": 0.82, "standing": 0.18}, rows=rows)
     text, cited = template_explanation(table)
-    assert cited == ["E1", "E2", "E3"] and "(E2)" in text and "on average 7.5 of them sitting (E3)" in text
+    assert cited == ["E1", "E2", "E3", "E4"] and "(E2)" in text and "on average 7.5 of them sitting (E3)" in text
+    assert "linear model of the reference bouts gives sitting probability 0.91 (E4)" in text
     assert explain(table, {"sitting": "sitting", "standing": "standing", "lying": "lying"}, None).verification.passed
 
 
