@@ -539,13 +539,17 @@ def markdown_table(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _records_with(records: list[dict], protocols: list[str], system: str, key: str) -> list[dict]:
+    """Per protocol in order, the first record of `system` that carries `key` (protocols without one skipped)."""
+    found = (next((r for r in records if r["protocol"] == p and r["system"] == system and key in r), None) for p in protocols)
+    return [row for row in found if row is not None]
+
+
 def _weakest_lines(records: list[dict], protocols: list[str], system: str = "harlens-evidence", count: int = 5) -> list[str]:
     """The default policy's weakest activities and most frequent confusions per protocol."""
     lines = []
-    for protocol in protocols:
-        row = next((r for r in records if r["protocol"] == protocol and r["system"] == system and "per_class_f1" in r), None)
-        if row is None:
-            continue
+    for row in _records_with(records, protocols, system, "per_class_f1"):
+        protocol = row["protocol"]
         weakest = sorted(row["per_class_f1"].items(), key=lambda item: item[1])[:count]
         confusions = "; ".join(f"{c['truth']} → {c['decided']} {c['windows']}" for c in row["confusions"])
         lines.append(f"\n{protocol} `{system}`, lowest per-activity F1: "
@@ -557,11 +561,8 @@ def _weakest_lines(records: list[dict], protocols: list[str], system: str = "har
 def _calibration_lines(records: list[dict], protocols: list[str], system: str = "harlens-evidence") -> list[str]:
     """How the default policy's window confidence holds up on the test people, per protocol."""
     lines = []
-    for protocol in protocols:
-        row = next((r for r in records if r["protocol"] == protocol and r["system"] == system and "calibration" in r), None)
-        if row is None:
-            continue
-        c = row["calibration"]
+    for row in _records_with(records, protocols, system, "calibration"):
+        protocol, c = row["protocol"], row["calibration"]
         sure = (f"; of the windows shown with confidence ≥ {c['high_confidence']:g} ({100 * c['high_confidence_share']:.0f}% "
                 f"of them), {100 * c['high_confidence_accuracy']:.1f}% are right" if c["high_confidence_accuracy"] is not None else "")  # fmt: skip
         lines.append(f"\n{protocol} `{system}` confidence on the test people: mean {c['mean_confidence']:.3f} against "
