@@ -3,14 +3,14 @@
 Pass one decides every window from itself and smooths the decisions along the recording; its runs of one
 activity are the *provisional bouts*. Pass two averages each window's features over its provisional bout
 within ±`half_width_s` (`knowledge_base.context`), lets the pack's context knowledge base vote on those
-means, the labelled reference bouts nearest to them vote too (`retrieval.feature_neighbours`), and a linear
-model of the reference bouts give its probabilities (`knowledge_base.linear`), and adds the three to the
-fused evidence with the weights the pack fitted. They read the means differently: the knowledge base one
+means, lets the labelled reference bouts nearest to them vote too (`retrieval.feature_neighbours`) and a
+linear model of the reference bouts give its probabilities (`knowledge_base.linear`), and adds the three to
+the fused evidence with the weights the pack fitted. They read the means differently: the knowledge base one
 feature pair at a time, the neighbours by distance over all the ranked features, the linear model by
-weighing those features jointly. A bout boundary found in
-pass one is never crossed, so a short bout keeps its own evidence; a boundary pass one missed lets the
-context mix two activities, which is why the weight and the width are fitted on held-out reference people
-arranged as continuous recordings (`fit_context`), not on clean single-activity recordings.
+weighing those features jointly. A bout boundary found in pass one is never crossed, so a short bout keeps
+its own evidence; a boundary pass one missed lets the context mix two activities, which is why the weights
+and the width are fitted on held-out reference people arranged as continuous recordings (`fit_context`),
+not on clean single-activity recordings.
 """
 
 from __future__ import annotations
@@ -152,9 +152,8 @@ def fit_context(model: FusionModel, folds: list[ContextFold], stride_s: float, p
     """The half-width (of :data:`CONTEXT_HALF_WIDTHS_S`), the features of the neighbours and the linear model
     (of :data:`CONTEXT_NEIGHBOUR_TOP_K`) and the three weights of the second pass's votes (bout-context
     knowledge base, nearest reference bouts, linear model) with the lowest held-out NLL, the four pass-one
-    weights fixed; the
-    held-out people are joined into pseudo-days first. Every combination's weights, NLL and accuracy go into
-    `context_fitted_on`."""
+    weights fixed; the held-out people are joined into pseudo-days first. Every combination's weights, NLL
+    and accuracy go into `context_fitted_on`."""
     prepared = []
     for fold in folds:
         fold_model = model.model_copy(update={"seen": fold.seen})
