@@ -75,16 +75,12 @@ def build_evidence(
         if activity in kb.activities_:
             add(kind="neighbours", activity=activity, value=float(count), reference={"of": float(n_neighbours)},
                 statement=f"{count} of the {n_neighbours} most similar reference windows are {activity}")  # fmt: skip
-    if context is not None:
-        for activity in candidates.activities:
-            if activity in context.shares:
-                _context_row(context, activity, add)
-        for activity in candidates.activities:
-            if activity in context.neighbour_shares:
-                _bout_neighbours_row(context, activity, add)
-        for activity in candidates.activities:
-            if activity in context.linear_probabilities:
-                _bout_linear_row(context, activity, add)
+    if context is not None:  # one group of rows per second-pass source, candidates in order within each
+        for shares, row in ((context.shares, _context_row), (context.neighbour_shares, _bout_neighbours_row),
+                            (context.linear_probabilities, _bout_linear_row)):  # fmt: skip
+            for activity in candidates.activities:
+                if activity in shares:
+                    row(context, activity, add)
     leader = candidates.activities[0]
     if novelty is not None:
         p_seen, cosine = round(novelty[0], 2), round(novelty[1], 2)

@@ -181,19 +181,18 @@ class Analyzer:
 
     def bout_context(self, evidence: WindowEvidence, rows: list[int]) -> BoutContext | None:
         """The second pass's vote shares over `rows` (a window or a segment), None without a bout context."""
-        if evidence.scores.context is None:
+        scores, neighbours = evidence.scores, self.components.context_neighbours
+        if scores.context is None:
             return None
-        seen = self.components.seen
-        shares = evidence.scores.context[rows].mean(axis=0)
-        near, n_near = {}, 0
-        if evidence.scores.context_neighbours is not None and self.components.context_neighbours is not None:
-            near = dict(zip(seen, evidence.scores.context_neighbours[rows].mean(axis=0).tolist()))
-            n_near = self.components.context_neighbours.k
-        linear = {}
-        if evidence.scores.context_linear is not None:
-            linear = dict(zip(seen, evidence.scores.context_linear[rows].mean(axis=0).tolist()))
-        return BoutContext(shares=dict(zip(seen, shares.tolist())), neighbour_shares=near, n_neighbours=n_near,
-                           linear_probabilities=linear, half_width_s=float(self.components.fusion.context_half_width_s))  # fmt: skip
+
+        def mean_shares(matrix: np.ndarray | None) -> dict[str, float]:
+            return {} if matrix is None else dict(zip(self.components.seen, matrix[rows].mean(axis=0).tolist()))
+
+        near = scores.context_neighbours if neighbours is not None else None
+        return BoutContext(shares=mean_shares(scores.context), neighbour_shares=mean_shares(near),
+                           n_neighbours=0 if near is None else neighbours.k,
+                           linear_probabilities=mean_shares(scores.context_linear),
+                           half_width_s=float(self.components.fusion.context_half_width_s))  # fmt: skip
 
     @staticmethod
     def gate_reading(evidence: WindowEvidence, rows: list[int]) -> tuple[float, float] | None:
