@@ -4,10 +4,8 @@ Every feature is named `placement.sensor.channel.feature` and has a glossary ent
 knowledge base or an explanation quotes can be looked up in plain English. Names are parseable by splitting
 on '.' into exactly four parts:
 
-- per-signal features: `torso.acc.x.mean`, `torso.gyro.mag.dominant_freq` (channel is x, y, z, `mag`, the
-  Euclidean norm of the three axes, or `vert`, the component along the window's gravity direction:
-  `torso.acc.vert.std` is the vertical bounce, `torso.gyro.vert.std` the turning about the vertical; unlike
-  the axes these do not depend on how the sensor was strapped on);
+- per-signal features: `torso.acc.x.mean`, `torso.gyro.mag.dominant_freq` (channel is x, y, z or `mag`, the
+  Euclidean norm of the three axes);
 - cross-axis correlation: `torso.acc.xy.corr`;
 - gravity direction (posture): `torso.acc.gravity_x.angle` … and `torso.acc.gravity.tilt_std`;
 - acc/gyro intensity ratio: `torso.accgyro.mag.intensity_ratio`;
@@ -65,8 +63,8 @@ class Signal:
 
     placement: str
     sensor: str
-    channel: str  # x, y, z, mag or vert
-    indices: tuple[int, ...]  # one channel index, three for a magnitude, six (the sensor's, then the acc's) for vert
+    channel: str  # x, y, z or mag
+    indices: tuple[int, ...]  # one channel index, or three for a magnitude
 
     @property
     def prefix(self) -> str:
@@ -88,9 +86,8 @@ class Schema:
         return None
 
 
-def build_schema(channels: tuple[str, ...], vertical: bool = False) -> Schema:
-    """Signals per placement: each motion channel, plus the magnitude of every complete tri-axial sensor and,
-    if `vertical`, each tri-axial sensor's component along the gravity direction of a tri-axial acc."""
+def build_schema(channels: tuple[str, ...]) -> Schema:
+    """Signals per placement: each motion channel, plus the magnitude of every complete tri-axial sensor."""
     parsed = []
     for index, name in enumerate(channels):
         try:
@@ -118,10 +115,6 @@ def build_schema(channels: tuple[str, ...], vertical: bool = False) -> Schema:
                 index = tuple(axes[a] for a in AXES)
                 triaxial[(placement, sensor)] = index
                 signals.append(Signal(placement, sensor, "mag", index))
-        if vertical and (placement, "acc") in triaxial:
-            gravity = triaxial[(placement, "acc")]
-            signals += [Signal(placement, sensor, "vert", triaxial[(placement, sensor)] + gravity)
-                        for sensor in MOTION_SENSORS if (placement, sensor) in triaxial]  # fmt: skip
     return Schema(signals=tuple(signals), triaxial=triaxial, placements=placements)
 
 
@@ -174,26 +167,15 @@ def feature_names(schema: Schema, families: tuple[str, ...]) -> list[str]:
 
 
 def signal_matrix(data: np.ndarray, schema: Schema) -> np.ndarray:
-    """(n, n_signals, T) float32: the selected channels, the sensor magnitudes and vertical components."""
+    """(n, n_signals, T) float32: the selected channels and the sensor magnitudes."""
     out = np.empty((data.shape[0], len(schema.signals), data.shape[2]), dtype=np.float32)
     for position, signal in enumerate(schema.signals):
         if signal.channel == "mag":
             block = data[:, list(signal.indices), :]
             out[:, position] = np.sqrt(np.einsum("nct,nct->nt", block, block))
-        elif signal.channel == "vert":
-            out[:, position] = vertical_component(data[:, list(signal.indices[:3])], data[:, list(signal.indices[3:])])
         else:
             out[:, position] = data[:, signal.indices[0], :]
     return out
-
-
-def vertical_component(block: np.ndarray, acc: np.ndarray) -> np.ndarray:
-    """(n, T) projection of a tri-axial signal (n, 3, T) on the window's mean acceleration direction (gravity,
-    pointing up in the sensor's reading); 0 where the mean acceleration vanishes (no gravity to orient by)."""
-    mean = acc.mean(axis=-1)
-    norm = np.linalg.norm(mean, axis=-1)
-    direction = mean / np.where(norm > 1e-3, norm, np.inf)[:, None]
-    return np.einsum("nct,nc->nt", block, direction)
 
 
 def _percentile(sorted_values: np.ndarray, q: float) -> np.ndarray:
@@ -542,7 +524,7 @@ class FeatureExtractor(BaseEstimator):
         self.config_ = self.config()
         self.channels_ = channels
         self.sampling_rate_hz_ = rate
-        self.schema_ = build_schema(channels, vertical="vertical" in self.config_.families)
+        self.schema_ = build_schema(channels)
         self.feature_names_ = feature_names(self.schema_, self.config_.families)
         self.n_features_out_ = len(self.feature_names_)
         if self.n_features_out_ == 0:

@@ -74,10 +74,6 @@ def place(placement: str) -> str:
 
 def _signal_words(placement: str, sensor: str, channel: str) -> str:
     where = f"the {place(placement)} sensor"
-    if channel == "vert" and sensor == "acc":
-        return f"the vertical acceleration at the {place(placement)} (along the window's gravity direction, gravity included)"
-    if channel == "vert":
-        return f"the rotation speed about the vertical at the {place(placement)} (turning, whatever the sensor's orientation)"
     if sensor == "acc":
         if channel == "mag":
             return f"the acceleration magnitude at the {place(placement)} (all axes, gravity included)"
@@ -149,11 +145,11 @@ def _per_signal(placement: str, sensor: str, channel: str, feature: str, config:
                 e2=f"{config.band_edges_hz[1]:g}", cap=f"{cap:g}")  # fmt: skip
     aspect = template.aspect
     high, low = template.high, template.low
-    if sensor == "acc" and channel not in ("mag", "vert") and feature in ("mean", "median"):
+    if sensor == "acc" and channel != "mag" and feature in ("mean", "median"):
         aspect = "posture"
         high = f"the {channel} axis points more upward (gravity reads positive on it)"
         low = f"the {channel} axis points more downward"
-    elif sensor == "acc" and channel not in ("mag", "vert") and feature in GRAVITY_DOMINATED:
+    elif sensor == "acc" and channel != "mag" and feature in GRAVITY_DOMINATED:
         aspect = "posture"  # at rest; a pair ranking says whether movement dominates for that pair
         high = f"the {channel} axis points more upward, or strong movement along it"
         low = f"the {channel} axis points more downward, or strong movement against it"

@@ -6,12 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Family = Literal["time", "jerk", "spectral", "autocorr", "axis_corr", "intensity_ratio", "gravity", "placement_corr",
-                 "vertical"]  # fmt: skip
+Family = Literal["time", "jerk", "spectral", "autocorr", "axis_corr", "intensity_ratio", "gravity", "placement_corr"]
 FAMILIES: tuple[str, ...] = (
-    "time", "jerk", "spectral", "autocorr", "axis_corr", "intensity_ratio", "gravity", "placement_corr", "vertical",
+    "time", "jerk", "spectral", "autocorr", "axis_corr", "intensity_ratio", "gravity", "placement_corr",
 )  # fmt: skip
-"""`vertical` adds signals (each sensor's component along gravity) that the per-signal families describe."""
 
 
 class FeatureConfig(BaseModel):
@@ -34,7 +32,7 @@ class GlossaryEntry(BaseModel):
     name: str
     placement: str = Field(description="placement, or two placements joined by '~'")
     sensor: str = Field(description="acc, gyro, or accgyro for the ratio of the two")
-    channel: str = Field(description="x, y, z, mag, vert, an axis pair (xy) or gravity/gravity_<axis>")
+    channel: str = Field(description="x, y, z, mag, an axis pair (xy) or gravity/gravity_<axis>")
     feature: str
     family: str
     aspect: str = Field(description="posture, intensity, rhythm, regularity, smoothness, shape, coordination, trend")
