@@ -89,6 +89,8 @@ class FusionModel(BaseModel):
                                        "are unseen")
     reference_nll: float
     reference_accuracy: float
+    held_out_folds: int | None = Field(default=None, ge=1, description="how many folds of reference subjects the "
+                                       "weights were fitted on (None: packs built before it was recorded, on 2)")
     reference_h: float | None = Field(default=None, description="H on the held-out folds with the fitted gate")
     context_weight: float = Field(default=0.0, ge=0, description="weight of the bout-context votes (0: packs built "
                                   "before the bout context, which decide each window from itself)")

@@ -3,7 +3,7 @@
 The pairwise knowledge base reads one feature pair at a time and multiplies what each says, as if they were
 independent; features of one signal are not, so a few correlated features can outvote the one that
 separates two activities. A multinomial logistic regression fitted on the same reference rows weighs the
-features jointly. harlens uses it in the bout context (`agent.context`): on dsads-xsub's held-out folds it
+features jointly. harlens uses it in the bout context (`agent.context`): on dsads-xsub's 2 held-out folds it
 lowered the second pass's NLL from 0.154 to 0.143, mostly on standing against standing or moving in an
 elevator.
 

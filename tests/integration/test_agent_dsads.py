@@ -184,7 +184,8 @@ def test_pack_carries_a_bout_context_chosen_on_held_out_people(pack):
 
     manifest, components = open_pack(pack)
     fusion = components.fusion
-    assert fusion.context_weight > 0 and fusion.context_half_width_s in CONTEXT_HALF_WIDTHS_S
+    weights = (fusion.context_weight, fusion.context_neighbours_weight, fusion.context_linear_weight)
+    assert sum(weights) > 0 and fusion.context_half_width_s in CONTEXT_HALF_WIDTHS_S  # one weight may fit to 0
     assert components.context_knowledge_base is not None and "pseudo-days" in fusion.context_fitted_on
     assert "neighbours" in fusion.context_fitted_on  # both weights of every width tried are on record
     assert (components.context_neighbours is not None) == (fusion.context_neighbours_weight > 0)
@@ -200,6 +201,22 @@ def test_pack_carries_a_bout_context_chosen_on_held_out_people(pack):
         assert components.context_linear.feature_names_in_ == tuple(kept)
         assert components.context_linear.coef_.shape == (len(components.seen), len(kept))
     assert outdated_reason(pack, encoder_epochs=2) is None
+
+
+def test_the_fusion_is_fitted_on_three_folds_of_held_out_reference_people(pack, tmp_path):
+    import json
+    import shutil
+
+    from harlens.pack import CALIBRATION_FOLDS, outdated_reason
+
+    fusion = json.loads((pack / "fusion" / "fusion.json").read_text(encoding="utf-8"))
+    assert fusion["held_out_folds"] == CALIBRATION_FOLDS == 3
+    assert "3 folds holding out [['dsads-p1', 'dsads-p4'], ['dsads-p2', 'dsads-p5'], ['dsads-p3', 'dsads-p6']]" in fusion["fitted_on"]
+    older = tmp_path / "older"
+    shutil.copytree(pack, older)
+    del fusion["held_out_folds"]  # what a pack fitted on 2 folds stores
+    (older / "fusion" / "fusion.json").write_text(json.dumps(fusion), encoding="utf-8")
+    assert outdated_reason(older, encoder_epochs=2) == "its fusion was fitted on 2 folds of reference subjects, not 3"
 
 
 @pytest.mark.parametrize(("weight", "folder", "what"), [
