@@ -210,10 +210,10 @@ def _build_retrieval(reference: Windows, folder: Path, encoder_folder: Path, voc
     index.fit(vectors, reference_metadata(reference)).save(folder)
 
 
-# The fusion is fitted on reference subjects held out in this many folds. Three (four of dsads' six reference
-# people train each fold's components, against three with two folds) put the held-out scores nearer to what the
-# final pack, trained on all six, gives: on dsads-xsub the folds' first-pass NLL went 0.266 -> 0.171. Each fold
-# trains its own encoder, so the build takes longer (dsads-xsub 266 s -> 352 s, the same 2-core machine).
+# The fusion is fitted on reference subjects held out in this many folds. With three, each fold's components
+# are trained on four of dsads' six reference people (three with two folds), nearer the final pack's six; the
+# folds' first-pass NLL on dsads-xsub went 0.266 -> 0.171. Each fold trains its own encoder, so the build takes
+# longer (dsads-xsub 266 s -> 352 s on the same 2-core machine).
 CALIBRATION_FOLDS = 3
 CALIBRATION_EPOCHS = 10
 
