@@ -114,8 +114,8 @@ def _build_encoder(reference: Windows, folder: Path, vocabulary, activities: lis
 def outdated_reason(path: str | Path, encoder_epochs: int | None = None) -> str | None:
     """Why a readable pack is not what this harlens would build now (its encoder was trained with other
     settings, or its fusion lacks a bout context, bout neighbours, the choice of their features or the bout
-    linear model), or None. A user's pack stays valid (it stores its own settings); a benchmark or the demo,
-    which report on the current code, rebuild such a pack."""
+    linear model, or was fitted on 2 held-out folds), or None. A user's pack stays valid (it stores its own
+    settings); a benchmark or the demo, which report on the current code, rebuild such a pack."""
     manifest = load_manifest(path, verify=False)
     stored = json.loads((Path(path) / "encoder" / "encoder_config.json").read_text(encoding="utf-8"))["train"]
     current = _encoder_config(encoder_epochs, text_view_for(manifest.zero_shot)).train.model_dump(mode="json")
