@@ -206,7 +206,7 @@ def fit_fusion(final: ReferenceComponents, reference: Windows, folds: list[HeldO
     accuracy = float((weighted_logits(parts, weights).argmax(axis=1) == truth_all).mean())
     log.info("fusion weights %s (held-out NLL %.3f, accuracy %.3f)", weights, nll, accuracy)
     labels = np.asarray(reference.label_names, dtype=object)
-    held_subjects = [sorted(map(str, set(f.held_out.subjects.astype(str)))) for f in folds]  # plain str in the text
+    held_subjects = [sorted({str(subject) for subject in f.held_out.subjects}) for f in folds]  # plain str in the text
     model = FusionModel(
         settings=settings,
         activities=list(final.activities),
