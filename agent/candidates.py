@@ -74,6 +74,16 @@ class SeenGate(BaseModel):
         return standardised @ np.asarray(self.coef) + self.intercept
 
 
+class PlacementWeights(BaseModel):
+    """Source weights for windows that carry one placement of a multi-placement pack."""
+
+    weights: dict[str, float] = Field(description="weight of each seen source, fitted on the held-out folds scored "
+                                      "with this placement's channels only")
+    temperature: float = Field(gt=0)
+    reference_nll: float
+    reference_accuracy: float
+
+
 class FusionModel(BaseModel):
     """The fitted fusion stored in a pack (`fusion/fusion.json`)."""
 
@@ -89,6 +99,9 @@ class FusionModel(BaseModel):
                                        "are unseen")
     reference_nll: float
     reference_accuracy: float
+    placement_weights: dict[str, PlacementWeights] = Field(
+        default_factory=dict, description="weights for a recording that carries only one of the pack's placements, "
+        "keyed by placement (empty: one-placement packs, and packs built before them)")  # fmt: skip
     held_out_folds: int | None = Field(default=None, ge=1, description="how many folds of reference subjects the "
                                        "weights were fitted on (None: packs built before it was recorded, on 2)")
     reference_h: float | None = Field(default=None, description="H on the held-out folds with the fitted gate")
@@ -105,6 +118,15 @@ class FusionModel(BaseModel):
                                          "for a window's bout (0: packs built before it)")  # fmt: skip
     context_fitted_on: str | None = Field(default=None, description="how the context weights and width were chosen")
     fitted_on: str = Field(description="how the temperature was fitted (which windows, which hold-outs)")
+
+    def for_placements(self, placements: list[str]) -> FusionModel:
+        """The fusion for windows carrying `placements`: with one placement that has weights of its own, those
+        weights. The all-placement weights lean on pairwise votes that one sensor's features make overconfident
+        (dsads-xsub folds, torso only: accuracy 0.63 with them, 0.76 with its own)."""
+        if len(placements) != 1 or placements[0] not in self.placement_weights:
+            return self
+        own = self.placement_weights[placements[0]]
+        return self.model_copy(update={"weights": own.weights, "temperature": own.temperature})
 
 
 @dataclass

@@ -13,7 +13,7 @@ from collections import Counter
 import numpy as np
 from pydantic import BaseModel, Field
 
-from agent.candidates import CandidateSet, fuse_with_reading, select_candidates
+from agent.candidates import CandidateSet, FusionModel, fuse_with_reading, select_candidates
 from agent.context import ContextSources, context_votes, provisional_bouts, top_k_text
 from agent.decide import DecisionSettings, WindowDecision, ask_llm, decide, windows_for_llm
 from agent.evidence import EvidenceTable
@@ -135,7 +135,7 @@ class Analyzer:
         """Pass one (every source on each window), then pass two (the bout context, `agent.context`) when the
         pack has one and the settings ask for it. Windows are ordered by recording id and start time;
         `breaks` (in the windows' order) start a new piece that no bout crosses."""
-        fusion = self.components.fusion
+        fusion = self.fusion_for(windows)
         evidence = score_sources(self.components, windows, fusion.settings, np.asarray(fusion.centroids, np.float32))
         probabilities, evidence.novelty = fuse_with_reading(evidence.scores, fusion)
         if self.context_applies(windows):
@@ -150,6 +150,11 @@ class Analyzer:
             )  # fmt: skip
             probabilities, evidence.novelty = fuse_with_reading(evidence.scores, fusion)
         return evidence, probabilities, select_candidates(probabilities, fusion.activities, fusion.settings)
+
+    def fusion_for(self, windows: Windows) -> FusionModel:
+        """The pack's fusion with the source weights fitted for these windows' placements (a single wearable
+        of a multi-placement pack has weights of its own)."""
+        return self.components.fusion.for_placements(windows.placements)
 
     def context_unused_reason(self, windows: Windows) -> str | None:
         """Why the second pass is skipped for these windows: its weight was fitted with every channel of the
@@ -209,7 +214,7 @@ class Analyzer:
         """Windows in time order; `breaks[i]` True where a new piece starts (a gap or another file)."""
         breaks = _checked_breaks(windows, breaks)
         trace = AnalysisTrace(recording=recording_id, protocol=self.protocol, backend=self.backend.model_id if self.backend else None,
-                              settings=self.settings, fusion=self._fusion_summary(self.context_unused_reason(windows)))  # fmt: skip
+                              settings=self.settings, fusion=self._fusion_summary(windows))  # fmt: skip
         started = time.perf_counter()
         clock = _Clock(trace)
         self.progress(f"scoring {len(windows)} windows (features, encoder, retrieval, pairwise votes)")
@@ -318,10 +323,12 @@ class Analyzer:
             flags.append("low-confidence")
         return flags
 
-    def _fusion_summary(self, context_unused: str | None = None) -> dict[str, float | str]:
-        fusion = self.components.fusion
+    def _fusion_summary(self, windows: Windows) -> dict[str, float | str]:
+        fusion, context_unused = self.fusion_for(windows), self.context_unused_reason(windows)
         summary = {**{f"weight {k}": v for k, v in fusion.weights.items()}, "temperature": fusion.temperature,
                    "fitted_on": fusion.fitted_on}  # fmt: skip
+        if fusion is not self.components.fusion:  # for_placements returns the pack's own fusion when it applies
+            summary["weights fitted for"] = f"{windows.placements[0]} alone, on the same held-out folds"
         if self.uses_context and context_unused:
             summary["bout context"] = f"not used: {context_unused}"
         elif self.uses_context:

@@ -18,6 +18,7 @@ from agent.candidates import (
     FusionModel,
     FusionSettings,
     Novelty,
+    PlacementWeights,
     SeenGate,
     SourceScores,
     fit_weights,
@@ -34,6 +35,7 @@ from encoders.model import IMUEncoder
 from knowledge_base.attributes import POSTURE_ATTRIBUTES
 from knowledge_base.base import KnowledgeBase
 from knowledge_base.linear import LinearFeatureModel
+from recordings.channels import Channel
 from recordings.windows import Windows
 from retrieval.feature_neighbours import FeatureNeighbours
 from retrieval.metadata import MetadataFilter
@@ -188,22 +190,14 @@ def fit_fusion(final: ReferenceComponents, reference: Windows, folds: list[HeldO
     components were fitted without). Centroids come from `final`'s encoder over all reference windows."""
     settings = settings or FusionSettings()
     scored = []
-    chunks, truth = [], []
     for number, fold in enumerate(folds, 1):
         if progress:
             progress(f"fusion: scoring held-out fold {number}/{len(folds)}")
         evidence = score_sources(fold.components, fold.held_out, settings, fold.centroids)
-        labels = np.asarray(fold.held_out.label_names, dtype=object).astype(str)
-        fold_seen = list(fold.components.seen)
-        rows = np.flatnonzero(np.isin(labels, fold_seen))
-        parts = seen_log_scores(evidence.scores, settings)
-        chunks.append({name: values[rows] for name, values in parts.items()})
-        truth.append(np.array([fold_seen.index(a) for a in labels[rows]]))
-        scored.append((fold, evidence, labels))
-    parts = {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]}
-    truth_all = np.concatenate(truth)
+        scored.append((fold, evidence, np.asarray(fold.held_out.label_names, dtype=object).astype(str)))
+    parts, truth_all = _pooled_seen_parts([(fold, evidence.scores) for fold, evidence, _ in scored], settings)
     weights, temperature, nll = fit_weights(parts, truth_all)
-    accuracy = float((weighted_logits(parts, weights).argmax(axis=1) == truth_all).mean())
+    accuracy = _accuracy(parts, truth_all, weights, temperature)
     log.info("fusion weights %s (held-out NLL %.3f, accuracy %.3f)", weights, nll, accuracy)
     labels = np.asarray(reference.label_names, dtype=object)
     held_subjects = [sorted({str(subject) for subject in f.held_out.subjects}) for f in folds]  # plain str in the text
@@ -216,6 +210,7 @@ def fit_fusion(final: ReferenceComponents, reference: Windows, folds: list[HeldO
         temperature=temperature,
         reference_nll=nll,
         reference_accuracy=accuracy,
+        placement_weights=_fit_placement_weights(folds, settings, progress),
         held_out_folds=len(folds),
         fitted_on=f"{len(truth_all)} reference windows scored out of sample: {len(folds)} folds holding out "
         f"{held_subjects}, each with its own knowledge base, encoder and indexes",
@@ -228,6 +223,48 @@ def fit_fusion(final: ReferenceComponents, reference: Windows, folds: list[HeldO
                                  held_features=evidence.features, scores=evidence.scores, seen=list(fold.components.seen))
                      for fold, evidence, _ in scored]  # fmt: skip
     return fit_context(model, context_folds, final.stride_s, progress)
+
+
+def _pooled_seen_parts(scored: list[tuple[HeldOutFold, SourceScores]], settings: FusionSettings):
+    """The folds' seen-source log-scores and true column indices, pooled over the windows of activities each
+    fold's components saw (a fold's pseudo-unseen activities have no seen column to be right in)."""
+    chunks, truth = [], []
+    for fold, scores in scored:
+        labels = np.asarray(fold.held_out.label_names, dtype=object).astype(str)
+        fold_seen = list(fold.components.seen)
+        rows = np.flatnonzero(np.isin(labels, fold_seen))
+        chunks.append({name: values[rows] for name, values in seen_log_scores(scores, settings).items()})
+        truth.append(np.array([fold_seen.index(a) for a in labels[rows]], dtype=int))
+    return {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]}, np.concatenate(truth)
+
+
+def _accuracy(parts: dict[str, np.ndarray], truth: np.ndarray, weights: dict[str, float], temperature: float) -> float:
+    return float(((weighted_logits(parts, weights) / temperature).argmax(axis=1) == truth).mean())
+
+
+def _fit_placement_weights(folds: list[HeldOutFold], settings: FusionSettings,
+                           progress=None) -> dict[str, PlacementWeights]:  # fmt: skip
+    """Source weights per placement of a multi-placement pack, fitted on the same held-out folds scored with
+    that placement's channels only (no refitting of the folds' components: a missing placement is just
+    absent channels). A single wearable's windows then get weights fitted on windows like them."""
+    placements = folds[0].held_out.placements
+    if len(placements) < 2:
+        return {}
+    fitted = {}
+    for placement in placements:
+        if progress:
+            progress(f"fusion: weights for {placement} alone, on {len(folds)} held-out folds")
+        scored = []
+        for fold in folds:
+            only = fold.held_out.select_channels([c for c in fold.held_out.channels if Channel.parse(c).placement == placement])
+            scored.append((fold, score_sources(fold.components, only, settings, fold.centroids).scores))
+        parts, truth = _pooled_seen_parts(scored, settings)
+        weights, temperature, nll = fit_weights(parts, truth)
+        fitted[placement] = PlacementWeights(weights=weights, temperature=temperature, reference_nll=nll,
+                                             reference_accuracy=_accuracy(parts, truth, weights, temperature))  # fmt: skip
+        log.info("%s alone: weights %s (held-out NLL %.3f, accuracy %.3f)", placement, weights, nll,
+                 fitted[placement].reference_accuracy)  # fmt: skip
+    return fitted
 
 
 def _fit_zero_shot(model: FusionModel, scored) -> FusionModel:

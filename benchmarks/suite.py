@@ -244,7 +244,7 @@ def run_protocol(protocol: str, fold: int | None, settings: BenchSettings) -> li
     add("kb-features-logreg", _logreg(split.reference, reference_features, evidence.features))
     add("encoder-prototype", np.asarray(activities)[scores.prototype.argmax(1)],
         probabilities=np.exp(log_softmax(scores.prototype / 0.05)))  # fmt: skip
-    alone, _ = fuse_with_reading(scores.first_pass(), components.fusion)
+    alone, _ = fuse_with_reading(scores.first_pass(), analyzer.fusion_for(test))
     add("harlens-evidence-window", np.asarray(activities)[alone.argmax(1)], alone)
     add("harlens-evidence-window-timeline", _timeline_decisions(alone, components, test))
     per_window = np.asarray(activities)[probabilities.argmax(1)]

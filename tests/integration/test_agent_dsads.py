@@ -59,6 +59,7 @@ def test_analyze_without_llm_writes_every_output_and_agrees_with_the_labels(pack
     assert sum(json.loads((out / "durations.json").read_text()).values()) == pytest.approx(95 * 60, rel=0.01)
     trace = json.loads((out / "trace.json").read_text())
     assert trace["totals"]["llm_calls"] == 0 and len(trace["windows"]) == 1140
+    assert "weights fitted for" not in trace["fusion"]  # every placement present: the pack's own weights
     assert all(e["explanation"]["verification"]["passed"] for e in trace["explanations"])
     assert "<svg" in (out / "report.html").read_text() and "Minutes per activity" in (out / "report.md").read_text()
     assert all("held-out reference people; on a new person they run high" in (out / name).read_text()
@@ -91,6 +92,9 @@ def test_missing_placements_and_a_gap_are_reported_not_hidden(pack, p8_csv, tmp_
     assert "<h2>Data coverage</h2>" in (out / "report.html").read_text()
     fusion = json.loads((out / "trace.json").read_text())["fusion"]
     assert fusion["bout context"].startswith("not used: the recording lacks 24 of the pack's 30 channels")
+    torso = json.loads((pack / "fusion" / "fusion.json").read_text())["placement_weights"]["torso"]
+    assert fusion["weights fitted for"] == "torso alone, on the same held-out folds"
+    assert {k: fusion[f"weight {k}"] for k in torso["weights"]} == torso["weights"]  # not the 5-placement weights
     explained = CliRunner().invoke(app, ["explain", str(csv), "--pack", str(pack), "--at", "125", "--llm", "none"])
     assert explained.exit_code == 0, explained.output
     assert "125 s falls in a gap without valid samples (0:02:00, 16.0 s); showing the nearest window" in explained.output
@@ -219,6 +223,26 @@ def test_the_fusion_is_fitted_on_three_folds_of_held_out_reference_people(pack, 
     assert outdated_reason(older, encoder_epochs=2) == "its fusion was fitted on 2 folds of reference subjects, not 3"
 
 
+def test_each_placement_alone_has_weights_fitted_on_the_folds_scored_with_its_channels_only(pack, tmp_path):
+    import shutil
+
+    from agent.candidates import SEEN_SOURCES
+    from harlens.pack import outdated_reason
+
+    fusion = json.loads((pack / "fusion" / "fusion.json").read_text(encoding="utf-8"))
+    alone = fusion["placement_weights"]
+    assert list(alone) == ["torso", "wrist_right", "wrist_left", "thigh_right", "thigh_left"]
+    for placement, fitted in alone.items():
+        assert set(fitted["weights"]) == set(SEEN_SOURCES) and 0 < fitted["reference_accuracy"] <= 1, placement
+        assert fitted["weights"] != fusion["weights"], placement  # refitted, not copied
+        assert fitted["reference_nll"] > fusion["reference_nll"], placement  # one sensor knows less than five
+    older = tmp_path / "older"
+    shutil.copytree(pack, older)
+    del fusion["placement_weights"]  # what a pack built before them stores
+    (older / "fusion" / "fusion.json").write_text(json.dumps(fusion), encoding="utf-8")
+    assert outdated_reason(older, encoder_epochs=2) == "its fusion predates the weights for a recording with one of its placements"
+
+
 @pytest.mark.parametrize(("weight", "folder", "what"), [
     ("context_neighbours_weight", "context_neighbours", "bout-neighbours weight"),
     ("context_linear_weight", "context_linear", "bout linear-model weight"),
@@ -272,6 +296,7 @@ def test_a_pack_built_for_one_placement_analyses_a_single_wearable_file(p8_csv, 
     assert built.exit_code == 0, built.output
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["placements"] == ["torso"] and all(c.startswith("torso.") for c in manifest["channels"])
+    assert json.loads((folder / "fusion" / "fusion.json").read_text())["placement_weights"] == {}  # nothing to pick
     frame = pd.read_csv(p8_csv).iloc[:15000]
     csv = tmp_path / "torso.csv"
     frame[["timestamp", *[c for c in frame.columns if c.startswith("torso_")], "activity"]].to_csv(csv, index=False)

@@ -11,6 +11,7 @@ from agent.candidates import (
     CandidateSet,
     FusionModel,
     FusionSettings,
+    PlacementWeights,
     SeenGate,
     SourceScores,
     candidate_recall,
@@ -56,6 +57,20 @@ def test_fusion_agrees_when_every_source_agrees_and_rows_sum_to_one():
     scores = _scores([[0.9, 0.1, 0.0]], [[0.9, 0.1, 0.05]], acts, acts)
     probabilities = fuse(scores, _model(acts, acts))
     assert probabilities.argmax() == 0 and probabilities.sum() == pytest.approx(1.0)
+
+
+def test_a_single_placement_with_weights_of_its_own_is_fused_with_them_and_nothing_else_is():
+    acts = ["a", "b"]
+    torso = PlacementWeights(weights={"prototype": 3.0, "centroid": 0.0, "neighbours": 0.0, "pairwise": 0.1},
+                             temperature=2.0, reference_nll=0.7, reference_accuracy=0.8)  # fmt: skip
+    model = _model(acts, acts).model_copy(update={"placement_weights": {"torso": torso}})
+    alone = model.for_placements(["torso"])
+    assert alone.weights == torso.weights and alone.temperature == 2.0
+    assert model.weights["pairwise"] == 1  # the pack's own fusion is left as it was
+    assert model.for_placements(["torso", "wrist_left"]) is model  # two placements: the all-placement weights
+    assert model.for_placements(["wrist_left"]) is model  # a placement without weights of its own
+    scores = _scores([[0.9, 0.1]], [[0.1, 0.9]], acts, acts)  # the prototype says a, the other sources b
+    assert fuse(scores, model).argmax() == 1 and fuse(scores, alone).argmax() == 0
 
 
 def test_unseen_activity_gets_the_prototype_mass_and_seen_share_the_rest():
