@@ -254,9 +254,10 @@ def _fit_placement_weights(folds: list[HeldOutFold], settings: FusionSettings,
     for placement in placements:
         if progress:
             progress(f"fusion: weights for {placement} alone, on {len(folds)} held-out folds")
+        channels = [c for c in folds[0].held_out.channels if Channel.parse(c).placement == placement]
         scored = []
         for fold in folds:
-            only = fold.held_out.select_channels([c for c in fold.held_out.channels if Channel.parse(c).placement == placement])
+            only = fold.held_out.select_channels(channels)
             scored.append((fold, score_sources(fold.components, only, settings, fold.centroids).scores))
         parts, truth = _pooled_seen_parts(scored, settings)
         weights, temperature, nll = fit_weights(parts, truth)
