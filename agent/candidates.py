@@ -75,10 +75,10 @@ class SeenGate(BaseModel):
 
 
 class PlacementWeights(BaseModel):
-    """Source weights for windows that carry one placement of a multi-placement pack."""
+    """Source weights for windows that carry only some of a multi-placement pack's placements."""
 
     weights: dict[str, float] = Field(description="weight of each seen source, fitted on the held-out folds scored "
-                                      "with this placement's channels only")
+                                      "with these placements' channels only")
     temperature: float = Field(gt=0)
     reference_nll: float
     reference_accuracy: float
@@ -100,8 +100,9 @@ class FusionModel(BaseModel):
     reference_nll: float
     reference_accuracy: float
     placement_weights: dict[str, PlacementWeights] = Field(
-        default_factory=dict, description="weights for a recording that carries only one of the pack's placements, "
-        "keyed by placement (empty: one-placement packs, and packs built before them)")  # fmt: skip
+        default_factory=dict, description="weights for a recording that carries only some of the pack's placements, "
+        "keyed by those placements joined with '+' (`agent.sources.placement_subsets` says which subsets; empty: "
+        "one-placement packs, and packs built before them)")  # fmt: skip
     held_out_folds: int | None = Field(default=None, ge=1, description="how many folds of reference subjects the "
                                        "weights were fitted on (None: packs built before it was recorded, on 2)")
     reference_h: float | None = Field(default=None, description="H on the held-out folds with the fitted gate")
@@ -120,13 +121,13 @@ class FusionModel(BaseModel):
     fitted_on: str = Field(description="how the temperature was fitted (which windows, which hold-outs)")
 
     def for_placements(self, placements: list[str]) -> FusionModel:
-        """The fusion for windows carrying `placements`: with one placement that has weights of its own, those
-        weights. The all-placement weights lean on pairwise votes that one sensor's features make overconfident
-        (dsads-xsub folds, torso only: accuracy 0.63 with them, 0.76 with its own)."""
-        if len(placements) != 1 or placements[0] not in self.placement_weights:
-            return self
-        own = self.placement_weights[placements[0]]
-        return self.model_copy(update={"weights": own.weights, "temperature": own.temperature})
+        """The fusion for windows carrying `placements` (in any order): the weights fitted for that subset of the
+        pack's placements when it has some, else this fusion. The all-placement weights lean on pairwise votes
+        that a few sensors' features make overconfident (dsads-xsub folds, torso only: accuracy 0.63 with them,
+        0.76 with its own)."""
+        wanted = set(placements)
+        own = next((w for key, w in self.placement_weights.items() if set(key.split("+")) == wanted), None)
+        return self if own is None else self.model_copy(update={"weights": own.weights, "temperature": own.temperature})
 
 
 @dataclass

@@ -152,8 +152,8 @@ class Analyzer:
         return evidence, probabilities, select_candidates(probabilities, fusion.activities, fusion.settings)
 
     def fusion_for(self, windows: Windows) -> FusionModel:
-        """The pack's fusion with the source weights fitted for these windows' placements (a single wearable
-        of a multi-placement pack has weights of its own)."""
+        """The pack's fusion with the source weights fitted for these windows' placements (one or a few
+        placements of a multi-placement pack have weights of their own)."""
         return self.components.fusion.for_placements(windows.placements)
 
     def context_unused_reason(self, windows: Windows) -> str | None:
@@ -328,7 +328,7 @@ class Analyzer:
         summary = {**{f"weight {k}": v for k, v in fusion.weights.items()}, "temperature": fusion.temperature,
                    "fitted_on": fusion.fitted_on}  # fmt: skip
         if fusion is not self.components.fusion:  # for_placements returns the pack's own fusion when it applies
-            summary["weights fitted for"] = f"{windows.placements[0]} alone, on the same held-out folds"
+            summary["weights fitted for"] = f"{'+'.join(windows.placements)} alone, on the same held-out folds"
         if self.uses_context and context_unused:
             summary["bout context"] = f"not used: {context_unused}"
         elif self.uses_context:

@@ -7,6 +7,7 @@ context of pass two is `agent.context`), and `fit_fusion` fits the fusion on hel
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass, field
 
@@ -242,29 +243,44 @@ def _accuracy(parts: dict[str, np.ndarray], truth: np.ndarray, weights: dict[str
     return float(((weighted_logits(parts, weights) / temperature).argmax(axis=1) == truth).mean())
 
 
+MAX_SUBSET_PLACEMENTS = 3  # a pack's subsets with more placements keep its all-placement weights
+
+
+def placement_subsets(placements: list[str]) -> list[tuple[str, ...]]:
+    """The subsets of a pack's placements that get weights of their own: 1 to n-2 placements (at least 1, at
+    most :data:`MAX_SUBSET_PLACEMENTS`), in the pack's order. On dsads-xsub's reference folds (leave one fold
+    out) own weights lift mean accuracy from 0.68 to 0.76 for one placement and 0.84 to 0.86 for two, and do
+    nothing for four of five."""
+    largest = min(MAX_SUBSET_PLACEMENTS, max(1, len(placements) - 2)) if len(placements) > 1 else 0
+    return [subset for size in range(1, largest + 1) for subset in itertools.combinations(placements, size)]
+
+
+def subset_key(placements: tuple[str, ...] | list[str]) -> str:
+    """How a subset is named in `FusionModel.placement_weights`."""
+    return "+".join(placements)
+
+
 def _fit_placement_weights(folds: list[HeldOutFold], settings: FusionSettings,
                            progress=None) -> dict[str, PlacementWeights]:  # fmt: skip
-    """Source weights per placement of a multi-placement pack, fitted on the same held-out folds scored with
-    that placement's channels only (no refitting of the folds' components: a missing placement is just
-    absent channels). A single wearable's windows then get weights fitted on windows like them."""
-    placements = folds[0].held_out.placements
-    if len(placements) < 2:
-        return {}
+    """Source weights per subset of a multi-placement pack's placements, fitted on the same held-out folds scored
+    with that subset's channels only (no refitting of the folds' components: a missing placement is just
+    absent channels). A recording with some of the placements then gets weights fitted on windows like it."""
+    subsets = placement_subsets(folds[0].held_out.placements)
     fitted = {}
-    for placement in placements:
+    for number, subset in enumerate(subsets, 1):
         if progress:
-            progress(f"fusion: weights for {placement} alone, on {len(folds)} held-out folds")
-        channels = [c for c in folds[0].held_out.channels if Channel.parse(c).placement == placement]
+            progress(f"fusion: weights for {subset_key(subset)} alone ({number}/{len(subsets)}), on {len(folds)} held-out folds")
+        channels = [c for c in folds[0].held_out.channels if Channel.parse(c).placement in subset]
         scored = []
         for fold in folds:
             only = fold.held_out.select_channels(channels)
             scored.append((fold, score_sources(fold.components, only, settings, fold.centroids).scores))
         parts, truth = _pooled_seen_parts(scored, settings)
         weights, temperature, nll = fit_weights(parts, truth)
-        fitted[placement] = PlacementWeights(weights=weights, temperature=temperature, reference_nll=nll,
-                                             reference_accuracy=_accuracy(parts, truth, weights, temperature))  # fmt: skip
-        log.info("%s alone: weights %s (held-out NLL %.3f, accuracy %.3f)", placement, weights, nll,
-                 fitted[placement].reference_accuracy)  # fmt: skip
+        fitted[subset_key(subset)] = PlacementWeights(weights=weights, temperature=temperature, reference_nll=nll,
+                                                      reference_accuracy=_accuracy(parts, truth, weights, temperature))  # fmt: skip
+        log.info("%s alone: weights %s (held-out NLL %.3f, accuracy %.3f)", subset_key(subset), weights, nll,
+                 fitted[subset_key(subset)].reference_accuracy)  # fmt: skip
     return fitted
 
 

@@ -114,9 +114,11 @@ def _build_encoder(reference: Windows, folder: Path, vocabulary, activities: lis
 def outdated_reason(path: str | Path, encoder_epochs: int | None = None) -> str | None:
     """Why a readable pack is not what this harlens would build now (its encoder was trained with other
     settings, or its fusion lacks a bout context, bout neighbours, the choice of their features or the bout
-    linear model, was fitted on 2 held-out folds, or has no weights for a single placement), or None. A
+    linear model, was fitted on 2 held-out folds, or lacks weights for some of its placements), or None. A
     user's pack stays valid (it stores its own settings); a benchmark or the demo, which report on the
     current code, rebuild such a pack."""
+    from agent.sources import placement_subsets, subset_key
+
     manifest = load_manifest(path, verify=False)
     stored = json.loads((Path(path) / "encoder" / "encoder_config.json").read_text(encoding="utf-8"))["train"]
     current = _encoder_config(encoder_epochs, text_view_for(manifest.zero_shot)).train.model_dump(mode="json")
@@ -134,8 +136,9 @@ def outdated_reason(path: str | Path, encoder_epochs: int | None = None) -> str 
         return "its fusion predates the bout context's linear model"
     if fusion.get("held_out_folds") is None:
         return f"its fusion was fitted on 2 folds of reference subjects, not {CALIBRATION_FOLDS}"
-    if "placement_weights" not in fusion and len(placements_of(manifest.channels)) > 1:
-        return "its fusion predates the weights for a recording with one of its placements"
+    subsets = {subset_key(subset) for subset in placement_subsets(placements_of(manifest.channels))}
+    if set(fusion.get("placement_weights", {})) != subsets:
+        return "its fusion predates the weights for a recording with some of its placements"
     return None
 
 

@@ -116,6 +116,8 @@ def test_a_watch_file_without_placement_names_is_analysed_once_its_placement_is_
     assert result.exit_code == 0, result.output
     coverage = json.loads((out / "timeline.json").read_text())["coverage"]
     assert coverage["placements_used"] == ["wrist_left"] and len(coverage["placements_missing"]) == 4
+    fusion = json.loads((out / "trace.json").read_text())["fusion"]
+    assert fusion["weights fitted for"] == "wrist_left alone, on the same held-out folds"
 
 
 def _shown_texts_pass(analysis, phrases):
@@ -223,24 +225,31 @@ def test_the_fusion_is_fitted_on_three_folds_of_held_out_reference_people(pack, 
     assert outdated_reason(older, encoder_epochs=2) == "its fusion was fitted on 2 folds of reference subjects, not 3"
 
 
-def test_each_placement_alone_has_weights_fitted_on_the_folds_scored_with_its_channels_only(pack, tmp_path):
+def test_one_to_three_placements_have_weights_fitted_on_the_folds_scored_with_their_channels_only(pack, tmp_path):
     import shutil
 
     from agent.candidates import SEEN_SOURCES
-    from harlens.pack import outdated_reason
+    from harlens.pack import open_pack, outdated_reason
 
     fusion = json.loads((pack / "fusion" / "fusion.json").read_text(encoding="utf-8"))
     alone = fusion["placement_weights"]
-    assert list(alone) == ["torso", "wrist_right", "wrist_left", "thigh_right", "thigh_left"]
+    assert list(alone)[:6] == ["torso", "wrist_right", "wrist_left", "thigh_right", "thigh_left", "torso+wrist_right"]
+    assert len(alone) == 25 and "torso+wrist_right+wrist_left" in alone and "torso+wrist_right+wrist_left+thigh_right" not in alone
     for placement, fitted in alone.items():
         assert set(fitted["weights"]) == set(SEEN_SOURCES) and 0 < fitted["reference_accuracy"] <= 1, placement
         assert fitted["weights"] != fusion["weights"], placement  # refitted, not copied
-        assert fitted["reference_nll"] > fusion["reference_nll"], placement  # one sensor knows less than five
+        assert fitted["reference_nll"] > fusion["reference_nll"], placement  # fewer sensors know less than five
+    chosen = open_pack(pack)[1].fusion.for_placements(["wrist_left", "torso"])  # the order a file lists them in
+    assert chosen.weights == alone["torso+wrist_left"]["weights"]
     older = tmp_path / "older"
     shutil.copytree(pack, older)
-    del fusion["placement_weights"]  # what a pack built before them stores
-    (older / "fusion" / "fusion.json").write_text(json.dumps(fusion), encoding="utf-8")
-    assert outdated_reason(older, encoder_epochs=2) == "its fusion predates the weights for a recording with one of its placements"
+    for stored in ({k: v for k, v in alone.items() if "+" not in k}, None):  # single placements only; none at all
+        fusion["placement_weights"] = stored
+        if stored is None:
+            del fusion["placement_weights"]
+        (older / "fusion" / "fusion.json").write_text(json.dumps(fusion), encoding="utf-8")
+        reason = outdated_reason(older, encoder_epochs=2)
+        assert reason == "its fusion predates the weights for a recording with some of its placements"
 
 
 @pytest.mark.parametrize(("weight", "folder", "what"), [

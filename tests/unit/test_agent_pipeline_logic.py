@@ -59,18 +59,34 @@ def test_fusion_agrees_when_every_source_agrees_and_rows_sum_to_one():
     assert probabilities.argmax() == 0 and probabilities.sum() == pytest.approx(1.0)
 
 
-def test_a_single_placement_with_weights_of_its_own_is_fused_with_them_and_nothing_else_is():
+def test_some_placements_with_weights_of_their_own_are_fused_with_them_and_nothing_else_is():
     acts = ["a", "b"]
-    torso = PlacementWeights(weights={"prototype": 3.0, "centroid": 0.0, "neighbours": 0.0, "pairwise": 0.1},
-                             temperature=2.0, reference_nll=0.7, reference_accuracy=0.8)  # fmt: skip
-    model = _model(acts, acts).model_copy(update={"placement_weights": {"torso": torso}})
+
+    def own(prototype):
+        return PlacementWeights(weights={"prototype": prototype, "centroid": 0.0, "neighbours": 0.0, "pairwise": 0.1},
+                                temperature=2.0, reference_nll=0.7, reference_accuracy=0.8)  # fmt: skip
+
+    fitted = {"torso": own(3.0), "torso+wrist_left": own(4.0)}
+    model = _model(acts, acts).model_copy(update={"placement_weights": fitted})
     alone = model.for_placements(["torso"])
-    assert alone.weights == torso.weights and alone.temperature == 2.0
+    assert alone.weights == fitted["torso"].weights and alone.temperature == 2.0
+    assert model.for_placements(["wrist_left", "torso"]).weights["prototype"] == 4.0  # in any order
     assert model.weights["pairwise"] == 1  # the pack's own fusion is left as it was
-    assert model.for_placements(["torso", "wrist_left"]) is model  # two placements: the all-placement weights
-    assert model.for_placements(["wrist_left"]) is model  # a placement without weights of its own
+    assert model.for_placements(["torso", "thigh_left"]) is model  # a subset without weights of its own
+    assert model.for_placements(["wrist_left"]) is model and model.for_placements([]) is model
     scores = _scores([[0.9, 0.1]], [[0.1, 0.9]], acts, acts)  # the prototype says a, the other sources b
     assert fuse(scores, model).argmax() == 1 and fuse(scores, alone).argmax() == 0
+
+
+def test_subsets_with_weights_of_their_own_are_one_to_n_minus_two_placements_at_most_three():
+    from agent.sources import placement_subsets, subset_key
+
+    assert placement_subsets(["torso"]) == []
+    assert placement_subsets(["chest", "wrist"]) == [("chest",), ("wrist",)]
+    assert placement_subsets(["hand", "chest", "ankle"]) == [("hand",), ("chest",), ("ankle",)]
+    five = placement_subsets(["torso", "wrist_right", "wrist_left", "thigh_right", "thigh_left"])
+    assert len(five) == 5 + 10 + 10 and max(map(len, five)) == 3 and subset_key(five[5]) == "torso+wrist_right"
+    assert max(map(len, placement_subsets([f"p{i}" for i in range(8)]))) == 3  # not 6 of 8
 
 
 def test_unseen_activity_gets_the_prototype_mass_and_seen_share_the_rest():
