@@ -36,7 +36,7 @@ from encoders.model import IMUEncoder
 from knowledge_base.attributes import POSTURE_ATTRIBUTES
 from knowledge_base.base import KnowledgeBase
 from knowledge_base.linear import LinearFeatureModel
-from recordings.channels import Channel
+from recordings.channels import channels_of
 from recordings.windows import Windows
 from retrieval.feature_neighbours import FeatureNeighbours
 from retrieval.metadata import MetadataFilter
@@ -270,7 +270,7 @@ def _fit_placement_weights(folds: list[HeldOutFold], settings: FusionSettings,
     for number, subset in enumerate(subsets, 1):
         if progress:
             progress(f"fusion: weights for {subset_key(subset)} alone ({number}/{len(subsets)}), on {len(folds)} held-out folds")
-        channels = [c for c in folds[0].held_out.channels if Channel.parse(c).placement in subset]
+        channels = channels_of(folds[0].held_out.channels, subset)
         scored = []
         for fold in folds:
             only = fold.held_out.select_channels(channels)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, ValidationError
 
-from recordings.channels import Channel, placements_of
+from recordings.channels import channels_of, placements_of
 from recordings.datasets import file_sha256
 from recordings.errors import RecordingError
 from recordings.protocols import get_protocol, load_split
@@ -187,7 +187,7 @@ def placement_channels(channels: list[str] | tuple[str, ...], placements: tuple[
     if unknown or not placements:
         raise PackError(f"placements {list(placements)} are not all in the protocol's data, which has {available}; "
                         "name one or more of those")  # fmt: skip
-    return [c for c in channels if Channel.parse(c).placement in set(placements)]
+    return channels_of(channels, placements)
 
 
 def text_view_for(zero_shot: bool) -> str:

@@ -105,3 +105,9 @@ def placements_of(channels: list[str] | tuple[str, ...]) -> list[str]:
     for name in channels:
         seen.setdefault(Channel.parse(name).placement, None)
     return list(seen)
+
+
+def channels_of(channels: list[str] | tuple[str, ...], placements: tuple[str, ...] | list[str]) -> list[str]:
+    """The channels worn at any of `placements`, in the given channel order."""
+    wanted = set(placements)
+    return [name for name in channels if Channel.parse(name).placement in wanted]

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from recordings.channels import Channel, canonical_placement, motion_channels, placement_family
+from recordings.channels import Channel, canonical_placement, channels_of, motion_channels, placement_family
 from recordings.errors import RecordingError
 from recordings.readers.pamap2 import read_pamap2_file
 from recordings.recording import UNLABELLED, Recording, RecordingMeta
@@ -35,6 +35,12 @@ def test_unknown_placement_and_bad_channel_names_are_typed_errors():
     with pytest.raises(RecordingError, match="placement.sensor.axis"):
         Channel.parse("torso-acc-x")
     assert placement_family("thigh_left") == "thigh"
+
+
+def test_channels_of_some_placements_keep_the_given_channel_order():
+    channels = [*motion_channels("wrist"), *motion_channels("torso"), *motion_channels("thigh")]
+    assert channels_of(channels, ("thigh", "wrist")) == [*motion_channels("wrist"), *motion_channels("thigh")]
+    assert channels_of(channels, ["ankle"]) == []
 
 
 def test_recording_refuses_wrong_units_shapes_and_time():
