@@ -23,6 +23,7 @@ import numpy as np
 
 from agent.candidates import CandidateSet
 from agent.evidence import EvidenceRow, EvidenceTable
+from knowledge_base.attributes import expectation_phrase, measure_phrase
 from knowledge_base.base import KnowledgeBase
 
 
@@ -31,11 +32,6 @@ def sig(value: float, digits: int = 3) -> float:
     if not np.isfinite(value) or value == 0:
         return float(value)
     return float(f"{value:.{digits}g}")
-
-
-def _words(expected: str) -> str:
-    """An attribute's expectation without numbers of its own (the condition carries the checked bounds)."""
-    return "in the range below" if any(ch.isdigit() for ch in expected) else expected
 
 
 def _unit_text(unit: str) -> str:
@@ -100,8 +96,9 @@ def build_evidence(
             bounds = {name: sig(v) for name, v in (("lower", result.lower), ("upper", result.upper)) if v is not None}
             add(kind="attribute", activity=activity, feature=result.feature, unit=result.unit,
                 value=sig(result.value), holds=result.holds, reference=bounds, attribute=result.attribute,
-                statement=f"{activity} expects {result.attribute} {_words(result.expected)}: measured "
-                f"{_fmt(result.value)}{_unit_text(result.unit)} (expected {result.condition}) — {'holds' if result.holds else 'does not hold'}")  # fmt: skip
+                statement=f"{activity} expects {expectation_phrase(result.attribute, result.expected, numbers=False)}: "
+                f"{measure_phrase(result.attribute, result.feature)} {_fmt(result.value)}{_unit_text(result.unit)} "
+                f"(expected {result.condition}) — {'holds' if result.holds else 'does not hold'}")  # fmt: skip
     return EvidenceTable(candidates=list(candidates.activities), probabilities=probabilities, rows=rows)
 
 

@@ -626,11 +626,46 @@ def _result(column: PredicateColumn, row: int) -> PredicateResult:
 
 
 def _label(column: PredicateColumn) -> str:
-    names = {
-        "torso": "torso", "lying_side": "lying on the", "moving_parts": "", "periodic": "movement",
-        "cadence_hz": "rhythm at", "intensity": "intensity", "transition": "transition:",
-    }  # fmt: skip
-    return f"{names.get(column.attribute, column.attribute)} {column.expected}".strip()
+    return expectation_phrase(column.attribute, column.expected)
+
+
+_TORSO_PHRASES = {"upright": "an upright trunk", "horizontal": "a horizontal trunk", "inclined": "an inclined trunk",
+                  "varies": "a trunk that changes orientation"}  # fmt: skip
+
+
+def expectation_phrase(attribute: str, expected: str, numbers: bool = True) -> str:
+    """What a description expects, in words a clinician reads without the code's vocabulary ('no rhythmic
+    movement', not 'periodic not rhythmic'). `numbers=False` leaves out the numbers an expectation carries (a
+    cadence range): an evidence row's condition already states the bounds it checks, and an explanation may
+    only quote numbers that its rows hold."""
+    if attribute == "torso" and expected in _TORSO_PHRASES:
+        return _TORSO_PHRASES[expected]
+    if attribute == "lying_side":
+        return f"lying on the {expected}" + (" side" if expected in ("right", "left") else "")
+    if attribute == "moving_parts":
+        return f"the {expected}"
+    if attribute == "periodic":
+        return "a rhythmic movement" if expected == "rhythmic" else "no rhythmic movement"
+    if attribute == "cadence_hz":
+        return f"a rhythm of {expected}" if numbers else "a rhythm within its cadence range"
+    if attribute == "intensity":
+        return "a resting intensity" if expected == "rest" else f"{expected.replace('_', ' ')} intensity"
+    if attribute == "transition":
+        return "a change of posture"
+    if not numbers and any(ch.isdigit() for ch in expected):
+        return attribute.replace("_", " ")
+    return f"{attribute.replace('_', ' ')} {expected}"
+
+
+def measure_phrase(attribute: str, feature: str) -> str:
+    """The quantity an attribute check measured, named for a reader (the row's feature field names it for code)."""
+    if attribute in ("torso", "transition"):
+        return "trunk angle from upright" if feature.endswith("inclination") else "spread of trunk tilt"
+    return {
+        "lying_side": "trunk angle from that side", "moving_parts": "movement of the most active sensor",
+        "periodic": "rhythm strength (autocorrelation peak)", "cadence_hz": "dominant rhythm",
+        "intensity": "intensity score",
+    }.get(attribute, "measured")  # fmt: skip
 
 
 def derived_glossary(calibration: AttributeCalibration) -> list[GlossaryEntry]:

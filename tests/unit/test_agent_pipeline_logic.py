@@ -333,13 +333,14 @@ def test_a_text_that_cites_nothing_or_skips_the_decision_is_not_an_explanation()
     assert verify(off_topic, TABLE, PHRASES).passed  # without the two rules only the facts are checked
 
 
-def test_range_units_are_not_printed_as_numbers():
+def test_range_units_and_expected_ranges_are_not_printed_as_numbers():
     from agent.evidence_builder import _unit_text
-
-    from agent.evidence_builder import _words
+    from knowledge_base.attributes import expectation_phrase
 
     assert _unit_text("-1..1") == "" and _unit_text("deg") == " deg" and _unit_text("") == ""
-    assert _words("1.5-2.5 Hz") == "in the range below" and _words("upright") == "upright"
+    assert expectation_phrase("cadence_hz", "1.5-2.5 Hz", numbers=False) == "a rhythm within its cadence range"
+    assert expectation_phrase("cadence_hz", "1.5-2.5 Hz") == "a rhythm of 1.5-2.5 Hz"
+    assert expectation_phrase("torso", "upright", numbers=False) == "an upright trunk"
 
 
 def test_gate_drops_a_signal_that_would_reward_evidence_for_the_other_side():

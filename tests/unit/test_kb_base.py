@@ -17,7 +17,13 @@ from knowledge_base import (
     show_pair,
     window_at,
 )
-from knowledge_base.attributes import FeatureTable, _pool_adjacent_violators, level_boundaries
+from knowledge_base.attributes import (
+    FeatureTable,
+    _pool_adjacent_violators,
+    expectation_phrase,
+    level_boundaries,
+    measure_phrase,
+)
 from recordings.datasets import file_sha256
 from recordings.recording import Recording, RecordingMeta
 from recordings.vocabulary import load_vocabulary
@@ -135,6 +141,23 @@ def test_walking_predicates_use_rhythm_and_cadence(kb):
     assert results["cadence_hz"].value == pytest.approx(1.8, abs=0.15)
     still = {r.attribute: r for r in kb.check(kb.transform(one_window("standing"))[0], "walking")}
     assert not still["periodic"].holds and not still["cadence_hz"].holds
+
+
+def test_checks_read_as_plain_words_for_every_activity(kb):
+    """What a clinician reads in an evidence row: no code vocabulary ('periodic not rhythmic', 'cadence_hz'), and
+    without numbers the expectation carries none (the row's condition states the bounds once)."""
+    code_words = ("periodic", "cadence_hz", "moving_parts", "lying_side", "not rhythmic", "_")
+    for source in (*ACTIVITIES, "lying_on_right_side"):
+        features = kb.transform(one_window(source))[0]
+        for activity in (*ACTIVITIES, "lying_on_right_side"):
+            for result in kb.check(features, activity):
+                words = expectation_phrase(result.attribute, result.expected, numbers=False)
+                assert not any(code in words for code in code_words), (result.attribute, result.expected, words)
+                assert not any(ch.isdigit() for ch in words), words
+                assert measure_phrase(result.attribute, result.feature) != "measured", result.attribute
+    assert expectation_phrase("periodic", "not rhythmic") == "no rhythmic movement"
+    assert expectation_phrase("lying_side", "right") == "lying on the right side"
+    assert expectation_phrase("moving_parts", "legs still") == "the legs still"
 
 
 def test_missing_placements_are_not_checkable_rather_than_guessed(kb):
