@@ -115,7 +115,13 @@ def prepare(path: Path, components, protocol: str | None = None, options: TableO
     recording, _ = read_recording(path, options)
     pieces = repair_gaps(recording)
     if not pieces:
-        raise RecordingError("no continuous piece long enough to analyse", path=path, fix="check the file's timestamps")
+        span = float(recording.times_s[-1] - recording.times_s[0]) if recording.n_samples else 0.0
+        raise RecordingError(
+            f"no continuous piece long enough to analyse: {recording.n_samples} samples over {span:.2f} s, and "
+            f"a window is {components.window_s:g} s",
+            path=path, fix="analyse a recording at least one window long; if it is longer, check its timestamps "
+            "(a gap of more than 0.5 s splits it)",
+        )  # fmt: skip
     parts, breaks = [], []
     for piece in pieces:
         piece = resample(piece, components.sampling_rate_hz)

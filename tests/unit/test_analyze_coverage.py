@@ -53,3 +53,22 @@ def test_gaps_say_where_how_long_and_what_was_done():
 ])  # fmt: skip
 def test_union_seconds_counts_overlaps_once(starts, length, expected):
     assert _union_seconds(np.array(starts, dtype=float), length) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("rows", "expected"), [
+    ("0,0,0,9.8\n0.02,0,0,9.8\n", "2 samples over 0.02 s, and a window is 5 s"),  # no piece at all
+    ("".join(f"{i / 50:.2f},0,0,9.8\n" for i in range(100)), "shorter than one 5-s window"),  # 2 s: a piece, no window
+])  # fmt: skip
+def test_a_file_too_short_for_one_window_is_refused_with_its_length(tmp_path, rows, expected):
+    """The pack needs only its rate, window, stride and channels to decide this (a stand-in for pure logic)."""
+    from types import SimpleNamespace
+
+    from harlens.analyze_commands import prepare
+    from recordings.errors import RecordingError
+    from recordings.readers.table import TableOptions
+
+    path = tmp_path / "short.csv"
+    path.write_text("timestamp,ax,ay,az\n" + rows)
+    pack = SimpleNamespace(sampling_rate_hz=25.0, window_s=5.0, stride_s=5.0, channels=["wrist.acc.x", "wrist.acc.y", "wrist.acc.z"])
+    with pytest.raises(RecordingError, match=expected):
+        prepare(path, pack, options=TableOptions(placement="wrist"))
