@@ -4,6 +4,7 @@ score the agreement printed at the end."""
 
 from __future__ import annotations
 
+import colorsys
 import csv
 import html
 import json
@@ -108,6 +109,7 @@ class PreparedRecording:
     signal: np.ndarray  # (T,) acceleration magnitude of the first placement, for the plot
     signal_times: np.ndarray
     coverage: Coverage
+    signal_placement: str | None = None  # whose acceleration `signal` is
 
 
 def prepare(path: Path, components, protocol: str | None = None, options: TableOptions | None = None) -> PreparedRecording:
@@ -137,7 +139,8 @@ def prepare(path: Path, components, protocol: str | None = None, options: TableO
     first = [c for c in recording.meta.channels if c.endswith(".acc.x")][:1]
     signal, times = _magnitude(recording, first[0].rsplit(".", 1)[0] if first else None)
     coverage = coverage_of(recording, pieces, windows, list(components.channels), protocol)
-    return PreparedRecording(windows, np.array(breaks), path.name, signal, times, coverage)
+    placement = first[0].split(".", 1)[0] if first else None
+    return PreparedRecording(windows, np.array(breaks), path.name, signal, times, coverage, placement)
 
 
 def _magnitude(recording, prefix: str | None, points: int = 4000) -> tuple[np.ndarray, np.ndarray]:
@@ -268,11 +271,24 @@ def _clock(seconds: float) -> str:
 
 
 def _colour(activity: str) -> str:
-    return f"hsl({(sum(map(ord, activity)) * 47) % 360}, 60%, 70%)"
+    """A stable pastel per activity, as hex (SVG renderers outside browsers do not all read hsl())."""
+    red, green, blue = colorsys.hls_to_rgb(((sum(map(ord, activity)) * 47) % 360) / 360, 0.7, 0.6)
+    return f"#{round(red * 255):02x}{round(green * 255):02x}{round(blue * 255):02x}"
+
+
+TICK_STEPS_S = (10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+
+
+def time_ticks(t0: float, t1: float, most: int = 10) -> list[float]:
+    """Clock times for the plot's axis: the smallest round step giving at most `most` ticks over [t0, t1]."""
+    step = next((s for s in TICK_STEPS_S if (t1 - t0) / s <= most), TICK_STEPS_S[-1] * np.ceil((t1 - t0) / (most * TICK_STEPS_S[-1])))
+    return [float(t) for t in np.arange(np.ceil(t0 / step) * step, t1 + 1e-9, step)]
 
 
 def timeline_svg(analysis: Analysis, prepared: PreparedRecording, width: int = 1100, height: int = 220) -> str:
-    """The acceleration magnitude over the whole recording, with the segments as coloured bands."""
+    """The acceleration magnitude over the whole recording, with the segments as coloured bands, a clock axis
+    and a caption that says what the line is and what its height spans (a reviewer compares it with the
+    explanations' numbers)."""
     if not analysis.segments:
         return ""
     t0 = min(s.start_s for s in analysis.segments)
@@ -286,14 +302,40 @@ def timeline_svg(analysis: Analysis, prepared: PreparedRecording, width: int = 1
                      f'({s.confidence:.2f})</title></rect>')  # fmt: skip
     if prepared.signal.size:
         values = prepared.signal
-        low, high = np.nanpercentile(values, [1, 99])
-        scale = max(high - low, 1e-9)
+        low, high = plot_range(values)
+        scale = high - low
         points = " ".join(f"{x(t):.1f},{height - (min(max(v, low), high) - low) / scale * (height - 10) - 5:.1f}"
                           for t, v in zip(prepared.signal_times, values) if np.isfinite(v))  # fmt: skip
         parts.append(f'<polyline points="{points}" fill="none" stroke="#222" stroke-width="0.6"/>')
-    parts.append(f'<text x="0" y="{height + 15}" font-size="11">{_clock(t0)}</text>'
-                 f'<text x="{width - 50}" y="{height + 15}" font-size="11">{_clock(t1)}</text></svg>')  # fmt: skip
-    return "".join(parts)
+    for tick in time_ticks(t0, t1):
+        anchor = "start" if x(tick) < 30 else "end" if x(tick) > width - 30 else "middle"
+        parts.append(f'<line x1="{x(tick):.1f}" y1="{height}" x2="{x(tick):.1f}" y2="{height + 4}" stroke="#222"/>'
+                     f'<text x="{x(tick):.1f}" y="{height + 15}" font-size="11" text-anchor="{anchor}">{_clock(tick)}</text>')  # fmt: skip
+    parts.append("</svg>")
+    return "".join(parts) + f"<p>{html.escape(plot_caption(prepared))}</p>"
+
+
+MIN_PLOT_SPAN = 2.0  # m/s²: a still recording is drawn flat, not its sensor noise stretched to the full height
+
+
+def plot_range(signal: np.ndarray) -> tuple[float, float]:
+    """The acceleration range the plot's height spans: the 1st to 99th percentile, widened about its middle to
+    at least :data:`MIN_PLOT_SPAN`."""
+    low, high = (float(v) for v in np.nanpercentile(signal, [1, 99]))
+    widen = max(0.0, MIN_PLOT_SPAN - (high - low)) / 2
+    return low - widen, high + widen
+
+
+def plot_caption(prepared: PreparedRecording) -> str:
+    """What the plot's line is, and the acceleration range its height spans."""
+    bands = ("Coloured bands: the timeline's segments, coloured as in the Timeline table below (hover over a band for "
+             "its activity, times and confidence).")  # fmt: skip
+    if not prepared.signal.size or prepared.signal_placement is None:
+        return f"No accelerometer to draw. {bands}"
+    low, high = plot_range(prepared.signal)
+    return (f"Black line: acceleration magnitude at the {prepared.signal_placement.replace('_', ' ')} (gravity "
+            f"included); the plot's height spans {low:.1f} to {high:.1f} m/s² (the 1st to 99th percentile, at least "
+            f"{MIN_PLOT_SPAN:g} m/s² wide). {bands}")
 
 
 def html_report(analysis: Analysis, score: Agreement | None, prepared: PreparedRecording) -> str:

@@ -72,3 +72,32 @@ def test_a_file_too_short_for_one_window_is_refused_with_its_length(tmp_path, ro
     pack = SimpleNamespace(sampling_rate_hz=25.0, window_s=5.0, stride_s=5.0, channels=["wrist.acc.x", "wrist.acc.y", "wrist.acc.z"])
     with pytest.raises(RecordingError, match=expected):
         prepare(path, pack, options=TableOptions(placement="wrist"))
+
+
+@pytest.mark.parametrize(("t0", "t1", "first", "step", "count"), [
+    (0.0, 1800.0, 0.0, 300.0, 7),  # half an hour: every 5 minutes
+    (0.0, 86400.0, 0.0, 10800.0, 9),  # a day: every 3 hours
+    (12.0, 47.0, 20.0, 10.0, 3),  # starting off a round time: ticks stay round
+])  # fmt: skip
+def test_plot_ticks_are_round_clock_times_at_most_ten(t0, t1, first, step, count):
+    from harlens.analyze_commands import time_ticks
+
+    ticks = time_ticks(t0, t1)
+    assert ticks[0] == first and len(ticks) == count and len(ticks) <= 10
+    assert np.allclose(np.diff(ticks), step) and t0 <= ticks[0] and ticks[-1] <= t1
+
+
+def test_plot_caption_says_whose_signal_and_what_the_height_spans():
+    from harlens.analyze_commands import PreparedRecording, plot_caption
+
+    signal = np.linspace(9.0, 11.0, 101)
+    prepared = PreparedRecording(windows=None, breaks=np.zeros(0), recording_id="x", signal=signal,
+                                 signal_times=np.arange(101.0), coverage=_coverage(), signal_placement="wrist_left")  # fmt: skip
+    caption = plot_caption(prepared)
+    assert "acceleration magnitude at the wrist left" in caption and "9.0 to 11.0 m/s²" in caption
+    from harlens.analyze_commands import plot_range
+
+    assert plot_range(np.full(50, 9.8)) == pytest.approx((8.8, 10.8))  # a still sensor is drawn flat, not its noise
+    empty = PreparedRecording(windows=None, breaks=np.zeros(0), recording_id="x", signal=np.zeros(0),
+                              signal_times=np.zeros(0), coverage=_coverage())  # fmt: skip
+    assert plot_caption(empty).startswith("No accelerometer to draw.")
