@@ -262,7 +262,24 @@ def markdown_report(analysis: Analysis, score: Agreement | None, coverage: Cover
                   f"*{e.status}* — {e.text}", "", "| row | fact |", "|---|---|"]  # fmt: skip
         lines += [f"| {r.id} | {r.statement} |" for r in e.evidence.rows]
         lines.append("")
+    glossary = cited_features(analysis)
+    if glossary:
+        lines += ["## What the cited features mean", ""]
+        lines += [f"- `{name}`{f' ({unit})' if unit else ''}: {definition}" for name, definition, unit in glossary]
+        lines.append("")
     return "\n".join(lines)
+
+
+def cited_features(analysis: Analysis) -> list[tuple[str, str, str]]:
+    """(name, plain-English definition, unit) of every feature the explanations' rows cite, in first-cited
+    order: the rows name features as code does (`torso.acc.mag.iqr`), and a reviewer needs to know what each is."""
+    seen: dict[str, tuple[str, str, str]] = {}
+    for segment in analysis.segments:
+        explanation = analysis.explanation_for(segment.index)
+        for row in explanation.evidence.rows if explanation else []:
+            if row.kind == "feature" and row.feature and row.feature not in seen:
+                seen[row.feature] = (row.feature, row.feature_label or row.feature, row.unit or "")
+    return list(seen.values())
 
 
 def _clock(seconds: float) -> str:
@@ -360,7 +377,13 @@ def html_report(analysis: Analysis, score: Agreement | None, prepared: PreparedR
             "<h2>Minutes per activity</h2><table>" + "".join(f"<tr><td>{html.escape(a)}</td><td>{s / 60:.1f}</td></tr>"
                                                              for a, s in analysis.durations_s.items()) + "</table>"
             f"<h2>Timeline</h2><table><tr><th>#</th><th>start</th><th>end</th><th>activity</th><th>confidence</th><th>flags</th></tr>{rows}</table>"
-            f"<h2>Explanations</h2>{explanations}</body></html>")  # fmt: skip
+            f"<h2>Explanations</h2>{explanations}{_glossary_html(analysis)}</body></html>")  # fmt: skip
+
+
+def _glossary_html(analysis: Analysis) -> str:
+    items = "".join(f"<dt><code>{html.escape(name)}</code>{f' ({html.escape(unit)})' if unit else ''}</dt>"
+                    f"<dd>{html.escape(definition)}</dd>" for name, definition, unit in cited_features(analysis))  # fmt: skip
+    return f"<h2>What the cited features mean</h2><dl>{items}</dl>" if items else ""
 
 
 def explain_at(recording: Path, pack: Path, at_s: float, llm: str = "none", model: Path | None = None, note: str = "",

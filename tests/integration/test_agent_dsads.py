@@ -62,6 +62,9 @@ def test_analyze_without_llm_writes_every_output_and_agrees_with_the_labels(pack
     assert "weights fitted for" not in trace["fusion"]  # every placement present: the pack's own weights
     assert all(e["explanation"]["verification"]["passed"] for e in trace["explanations"])
     assert "<svg" in (out / "report.html").read_text() and "Minutes per activity" in (out / "report.md").read_text()
+    cited = {r["feature"] for e in trace["explanations"] for r in e["explanation"]["evidence"]["rows"] if r["kind"] == "feature"}
+    glossary = (out / "report.md").read_text().split("## What the cited features mean")[-1]
+    assert cited and all(f"`{name}`" in glossary for name in cited)  # each code name a reviewer meets is defined
     assert all("held-out reference people; on a new person they run high" in (out / name).read_text()
                for name in ("report.md", "report.html"))  # the confidence caveat a clinician reads first
     assert timeline["coverage"]["placements_missing"] == [] and timeline["coverage"]["gaps"] == []

@@ -101,3 +101,22 @@ def test_plot_caption_says_whose_signal_and_what_the_height_spans():
     empty = PreparedRecording(windows=None, breaks=np.zeros(0), recording_id="x", signal=np.zeros(0),
                               signal_times=np.zeros(0), coverage=_coverage())  # fmt: skip
     assert plot_caption(empty).startswith("No accelerometer to draw.")
+
+
+def test_the_report_defines_each_cited_feature_once_in_first_cited_order():
+    from types import SimpleNamespace
+
+    from agent.evidence import EvidenceRow, EvidenceTable
+    from harlens.analyze_commands import cited_features
+
+    def row(i, feature, label="", kind="feature"):
+        return EvidenceRow(id=f"E{i}", kind=kind, activity="sitting|standing", feature=feature, feature_label=label,
+                           unit="m/s^2", value=1.0, statement=f"{feature} = 1")  # fmt: skip
+
+    tables = {0: [row(1, "torso.acc.x.min", "Smallest torso x"), row(2, "thigh_left.acc.mag.std", "Spread")],
+              1: [row(1, "thigh_left.acc.mag.std", "Spread"), row(2, None, kind="score")], 2: None}  # fmt: skip
+    explanations = {i: rows and SimpleNamespace(evidence=EvidenceTable(candidates=["sitting"], rows=rows))
+                    for i, rows in tables.items()}  # fmt: skip
+    analysis = SimpleNamespace(segments=[SimpleNamespace(index=i) for i in tables], explanation_for=explanations.get)
+    assert cited_features(analysis) == [("torso.acc.x.min", "Smallest torso x", "m/s^2"),
+                                        ("thigh_left.acc.mag.std", "Spread", "m/s^2")]  # fmt: skip
