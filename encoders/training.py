@@ -154,7 +154,8 @@ def train_encoder(
             record.losses.append(total / len(x))
             record.epochs_run = epoch + 1
             advance(f"loss {total / len(x):.3f}")
-            if time.perf_counter() - start > config.max_train_seconds and epoch + 1 < config.epochs:
+            budget = config.max_train_seconds
+            if budget is not None and time.perf_counter() - start > budget and epoch + 1 < config.epochs:
                 log.warning("training stopped after %d/%d epochs: time budget %.0f s used", epoch + 1, config.epochs,
                             config.max_train_seconds)
                 record.stopped_early = True

@@ -113,7 +113,7 @@ def _build_encoder(reference: Windows, folder: Path, vocabulary, activities: lis
 
 def outdated_reason(path: str | Path, encoder_epochs: int | None = None) -> str | None:
     """Why a readable pack is not what this harlens would build now (its encoder was trained with other
-    settings, or its fusion lacks a bout context, bout neighbours, the choice of their features or the bout
+    settings or cut short by a time budget, or its fusion lacks a bout context, bout neighbours, the choice of their features or the bout
     linear model, was fitted on 2 held-out folds, or lacks weights for some of its placements), or None. A
     user's pack stays valid (it stores its own settings); a benchmark or the demo, which report on the
     current code, rebuild such a pack."""
@@ -122,9 +122,15 @@ def outdated_reason(path: str | Path, encoder_epochs: int | None = None) -> str 
     manifest = load_manifest(path, verify=False)
     stored = json.loads((Path(path) / "encoder" / "encoder_config.json").read_text(encoding="utf-8"))["train"]
     current = _encoder_config(encoder_epochs, text_view_for(manifest.zero_shot)).train.model_dump(mode="json")
-    changed = sorted(key for key in current if stored.get(key) != current[key])
+    # a time budget changes nothing unless it cut the training short, which the training log says
+    changed = sorted(key for key in current if key != "max_train_seconds" and stored.get(key) != current[key])
     if changed:
         return f"its encoder was trained with other {', '.join(changed)} settings"
+    log_file = Path(path) / "encoder" / "train_log.json"
+    trained = json.loads(log_file.read_text(encoding="utf-8")) if log_file.is_file() else {}
+    if trained.get("stopped_early"):
+        return (f"its encoder's training was cut short by a time budget after {trained.get('epochs_run')} of "
+                f"{current['epochs']} epochs (this machine was slower than the budget assumed)")
     fusion = json.loads((Path(path) / "fusion" / FUSION_FILE).read_text(encoding="utf-8"))
     if fusion.get("context_half_width_s") is None:
         return "its fusion predates the bout context (second pass)"

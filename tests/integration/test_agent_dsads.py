@@ -228,6 +228,25 @@ def test_the_fusion_is_fitted_on_three_folds_of_held_out_reference_people(pack, 
     assert outdated_reason(older, encoder_epochs=2) == "its fusion was fitted on 2 folds of reference subjects, not 3"
 
 
+def test_a_time_budget_outdates_a_pack_only_when_it_cut_the_encoder_short(pack, tmp_path):
+    import shutil
+
+    from harlens.pack import outdated_reason
+
+    older = tmp_path / "older"
+    shutil.copytree(pack, older)
+    config_file, log_file = older / "encoder" / "encoder_config.json", older / "encoder" / "train_log.json"
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config["train"]["max_train_seconds"] = 300.0  # what packs stored before the budget became opt-in
+    config_file.write_text(json.dumps(config), encoding="utf-8")
+    assert outdated_reason(older, encoder_epochs=2) is None  # it trained every epoch: the same encoder
+    trained = json.loads(log_file.read_text(encoding="utf-8"))
+    log_file.write_text(json.dumps(trained | {"stopped_early": True, "epochs_run": 1}), encoding="utf-8")
+    assert outdated_reason(older, encoder_epochs=2) == (
+        "its encoder's training was cut short by a time budget after 1 of 2 epochs (this machine was slower than "
+        "the budget assumed)")
+
+
 def test_one_to_three_placements_have_weights_fitted_on_the_folds_scored_with_their_channels_only(pack, tmp_path):
     import shutil
 

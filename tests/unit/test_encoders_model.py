@@ -183,6 +183,19 @@ def test_training_is_deterministic(text_encoder):
     assert not np.array_equal(a.embed(windows), c.embed(windows))
 
 
+def test_every_epoch_runs_unless_a_time_budget_is_set(text_encoder):
+    """A pack's encoder must not depend on how fast the machine is: no budget by default; the encoder study
+    sets its own, and a run it cuts short says so."""
+    windows = synthetic_windows(8)
+    assert TrainConfig().max_train_seconds is None
+    full = IMUEncoder(tiny_config(epochs=3), text_encoder=text_encoder).fit(windows).train_log_
+    assert full.epochs_run == 3 and not full.stopped_early
+    budget = tiny_config(epochs=3)
+    budget = budget.model_copy(update={"train": budget.train.model_copy(update={"max_train_seconds": 1e-6})})
+    cut = IMUEncoder(budget, text_encoder=text_encoder).fit(windows).train_log_
+    assert cut.epochs_run == 1 and cut.stopped_early
+
+
 def test_contrastive_pipeline_learns_temperature_and_projection(text_encoder):
     encoder = IMUEncoder(tiny_config("contrastive", epochs=2), text_encoder=text_encoder).fit(synthetic_windows(8))
     assert encoder.train_log_.final_temperature != pytest.approx(0.1)
