@@ -70,6 +70,34 @@ def template_explanation(table: EvidenceTable) -> tuple[str, list[str]]:
     return " ".join(sentences), cited
 
 
+PROMPT_ROWS = 10  # what 2–3 sentences can use; every row costs prompt tokens, which dominate a local model's time
+_LEADER_KINDS = ("score", "neighbours", "context", "bout_neighbours", "bout_linear", "novelty")
+
+
+def rows_for_prompt(table: EvidenceTable, most: int = PROMPT_ROWS) -> EvidenceTable:
+    """The table as the explaining LLM sees it: at most `most` rows, in table order with their ids, chosen most
+    relevant first: the decided activity's own rows, its contrasting features, its failed checks and its first
+    holding one (what a clinician checks against the signal), the runner-up's probability and neighbours, then
+    the rest. The verifier still checks the text against the whole table."""
+    leader = table.candidates[0]
+    runner_up = table.candidates[1] if len(table.candidates) > 1 else None
+    holding = [r for r in table.rows if r.kind == "attribute" and r.activity == leader and r.holds]
+
+    def rank(row) -> int:
+        if row.activity == leader and row.kind in _LEADER_KINDS:
+            return 0
+        if row.kind == "feature" and row.activity.startswith(f"{leader}|"):
+            return 1
+        if row.kind == "attribute" and row.activity == leader and row.holds is False:
+            return 2
+        if holding and row is holding[0]:
+            return 3
+        return 4 if row.activity == runner_up and row.kind in ("score", "neighbours") else 5
+
+    order = sorted(range(len(table.rows)), key=lambda i: (rank(table.rows[i]), i))[:most]
+    return table.model_copy(update={"rows": [table.rows[i] for i in sorted(order)]})
+
+
 def explain(
     table: EvidenceTable,
     activity_names: dict[str, str],
@@ -86,7 +114,7 @@ def explain(
         others = quoted({a: p for a, p in table.probabilities.items() if a != leader})
         messages = conversation("explain_system", "explain_user", activity=leader,
                                 probability=f"{table.probabilities.get(leader, 0.0):.2f}", others=others,
-                                evidence=evidence_for_prompt(table), context=quoted(context))  # fmt: skip
+                                evidence=evidence_for_prompt(rows_for_prompt(table)), context=quoted(context))  # fmt: skip
         for round_ in range(2):
             result = ask_structured(backend, messages, ExplanationText, max_reasks=0, max_tokens=160, cache=cache)
             attempts += result.attempts

@@ -272,6 +272,34 @@ def test_template_cites_a_failing_attribute_check_before_a_holding_one():
     assert template_explanation(holding)[1][-1] == "E3"  # nothing fails: the first check
 
 
+def test_the_explaining_llm_sees_the_ten_most_relevant_rows_with_their_ids():
+    from agent.explain import rows_for_prompt
+
+    def row(i, kind, activity, holds=None):
+        return EvidenceRow(id=f"E{i}", kind=kind, activity=activity, holds=holds, value=float(i), statement=f"fact {i}")
+
+    kinds = [("score", "sitting"), ("score", "standing"), ("score", "lying"), ("neighbours", "sitting"),
+             ("neighbours", "standing"), ("context", "sitting"), ("context", "standing"), ("context", "lying"),
+             ("feature", "sitting|standing"), ("feature", "sitting|lying"), ("feature", "sitting|standing")]  # fmt: skip
+    rows = [row(i, kind, activity) for i, (kind, activity) in enumerate(kinds, 1)]
+    rows += [row(12, "attribute", "sitting", True), row(13, "attribute", "sitting", True),
+             row(14, "attribute", "sitting", False), row(15, "attribute", "lying", False)]  # fmt: skip
+    table = EvidenceTable(candidates=["sitting", "standing", "lying"], rows=rows)
+    shown = [r.id for r in rows_for_prompt(table).rows]
+    assert shown == ["E1", "E2", "E4", "E5", "E6", "E9", "E10", "E11", "E12", "E14"]  # table order, ids kept
+    assert [r.id for r in rows_for_prompt(TABLE).rows] == ["E1", "E2"]  # a short table is shown whole
+    seen = {}
+
+    class Recording(Scripted):
+        def generate(self, messages, schema, *, max_tokens):
+            seen["prompt"] = messages[-1].content
+            return super().generate(messages, schema, max_tokens=max_tokens)
+
+    good = '{"text": "The sitting probability 1 and fact 14 support it (E1, E14).", "evidence_ids": ["E1", "E14"]}'
+    explain(table, {"sitting": "sitting", "standing": "standing", "lying": "lying"}, Recording([good]))
+    assert "fact 14" in seen["prompt"] and "fact 13" not in seen["prompt"]
+
+
 def test_true_llm_text_is_shown_as_verified():
     good = '{"text": "The thigh angle of 121 deg is near the sitting median of 111 (E2).", "evidence_ids": ["E2"]}'
     result = explain(TABLE, PHRASES, Scripted([good]))
