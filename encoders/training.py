@@ -156,8 +156,7 @@ def train_encoder(
             advance(f"loss {total / len(x):.3f}")
             budget = config.max_train_seconds
             if budget is not None and time.perf_counter() - start > budget and epoch + 1 < config.epochs:
-                log.warning("training stopped after %d/%d epochs: time budget %.0f s used", epoch + 1, config.epochs,
-                            config.max_train_seconds)
+                log.warning("training stopped after %d/%d epochs: time budget %.0f s used", epoch + 1, config.epochs, budget)
                 record.stopped_early = True
                 break
     model.eval()

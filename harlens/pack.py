@@ -113,10 +113,10 @@ def _build_encoder(reference: Windows, folder: Path, vocabulary, activities: lis
 
 def outdated_reason(path: str | Path, encoder_epochs: int | None = None) -> str | None:
     """Why a readable pack is not what this harlens would build now (its encoder was trained with other
-    settings or cut short by a time budget, or its fusion lacks a bout context, bout neighbours, the choice of their features or the bout
-    linear model, was fitted on 2 held-out folds, or lacks weights for some of its placements), or None. A
-    user's pack stays valid (it stores its own settings); a benchmark or the demo, which report on the
-    current code, rebuild such a pack."""
+    settings or cut short by a time budget, or its fusion lacks a bout context, bout neighbours, the choice of
+    their features or the bout linear model, was fitted on 2 held-out folds, or lacks weights for some of its
+    placements), or None. A user's pack stays valid (it stores its own settings); a benchmark or the demo,
+    which report on the current code, rebuild such a pack."""
     from agent.sources import placement_subsets, subset_key
 
     manifest = load_manifest(path, verify=False)

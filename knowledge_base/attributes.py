@@ -602,15 +602,16 @@ def _result(column: PredicateColumn, row: int) -> PredicateResult:
         derived_from=list(column.derived_from), unit=column.unit, condition=column.condition,
         lower=column.lower, upper=column.upper,
     )  # fmt: skip
+    label = expectation_phrase(column.attribute, column.expected)
     if not column.checkable:
         return PredicateResult(**base, value=None, holds=None, checkable=False,
-                               statement=f"{_label(column)}: not checkable ({column.reason}).")  # fmt: skip
+                               statement=f"{label}: not checkable ({column.reason}).")  # fmt: skip
     value = float(column.values[row])
     holds = bool(column.holds[row])
     if not np.isfinite(value):
         where = "no moving, rhythmic body part" if column.attribute == "cadence_hz" else "undefined"
         return PredicateResult(**base, value=None, holds=False, checkable=True,
-                               statement=f"{_label(column)}: fails ({where}).")  # fmt: skip
+                               statement=f"{label}: fails ({where}).")  # fmt: skip
     feature = column.feature if column.feature_by_window is None else str(column.feature_by_window[row])
     derived = column.where is not None and column.where[row] and not feature.startswith(f"{column.where[row]}.")
     at = f" at the {place(column.where[row])}" if derived else ""
@@ -621,12 +622,8 @@ def _result(column: PredicateColumn, row: int) -> PredicateResult:
         condition = f"{'>' if above else '<='} {bound:.3g} (still level)"
         base.update(feature=feature, condition=condition, **({"lower": bound} if above else {"upper": bound}))
     verdict = "holds" if holds else "fails"
-    statement = f"{_label(column)}: {verdict} — {feature}{at} = {value:.3g} {column.unit}, expected {condition}."
+    statement = f"{label}: {verdict} — {feature}{at} = {value:.3g} {column.unit}, expected {condition}."
     return PredicateResult(**base, value=value, holds=holds, checkable=True, statement=statement.replace("  ", " "))
-
-
-def _label(column: PredicateColumn) -> str:
-    return expectation_phrase(column.attribute, column.expected)
 
 
 _TORSO_PHRASES = {"upright": "an upright trunk", "horizontal": "a horizontal trunk", "inclined": "an inclined trunk",
