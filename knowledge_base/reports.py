@@ -125,7 +125,8 @@ class CheckReport(BaseModel):
             table.add_column(header, overflow="fold")
         for r in self.results:
             verdict = "[green]holds[/green]" if r.holds else ("[red]fails[/red]" if r.holds is False else "[yellow]not checkable[/yellow]")
-            value = "—" if r.value is None else f"{r.value:.3g} {r.unit}".strip()
+            unit = f"(on {r.unit})" if ".." in r.unit else r.unit  # a scale such as -1..1, not a unit
+            value = "—" if r.value is None else f"{r.value:.3g} {unit}".strip()
             table.add_row(r.attribute, r.expected, r.feature, value, r.condition or "—", verdict)
         table.caption = f"{self.n_holds} hold, {self.n_fails} fail, {self.n_not_checkable} not checkable"
         return table

@@ -270,6 +270,8 @@ def test_check_recording_cuts_a_window_at_the_requested_time(kb):
     assert window.start_s[0] == pytest.approx(27.5, abs=0.05)
     report = check_recording(kb, recording, 30.0, "lying_on_back")
     assert next(r for r in report.results if r.attribute == "torso").holds
+    periodic = next(r for r in report.results if r.attribute == "periodic")
+    assert f"{periodic.value:.3g} (on -1..1)" in report.to_text()  # a scale, not a unit glued to the value
     early = check_recording(kb, recording, 5.0, "lying_on_back")
     assert not next(r for r in early.results if r.attribute == "torso").holds
     with pytest.raises(KnowledgeBaseError, match="outside the recording"):
