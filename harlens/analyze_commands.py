@@ -54,7 +54,7 @@ class Coverage(BaseModel):
                        "Decisions rest on the placements present; expect lower accuracy than the pack's benchmarks.")  # fmt: skip
             if self.protocol and self.placements_used:
                 out.append(f"A pack built for these placements (`{build_command(self.protocol, placements=self.placements_used)}`) "
-                           "may do better: the README's one-placement table measures both on dsads-xsub.")  # fmt: skip
+                           "may do better: the README's one-or-two-placements table measures both on dsads-xsub.")  # fmt: skip
         elif self.channels_missing:
             out.append(f"The file lacks {len(self.channels_missing)} of the pack's channels "
                        f"({', '.join(self.channels_missing[:6])}{'…' if len(self.channels_missing) > 6 else ''}); "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.suite import (
+    FEW_PLACEMENTS,
     README_END,
     README_START,
     bootstrap_ci,
@@ -103,14 +104,16 @@ def test_the_hour_analysis_line_states_its_time_and_explanation_outcomes():
     assert "segment explanations: 22 template, 1 verified." in table
 
 
-def test_one_placement_table_pairs_the_full_pack_with_the_placements_own_and_counts_their_packs():
-    rows = [{"protocol": "dsads-xsub-one-placement", "system": f"harlens-evidence, {pack} pack", "placement": placement,
+def test_few_placements_table_pairs_the_full_pack_with_the_placements_own_and_counts_their_packs():
+    rows = [{"protocol": FEW_PLACEMENTS, "system": f"harlens-evidence, {pack} pack", "placement": placement,
              "pack": pack, "macro_f1": f1, "timeline_macro_f1": f1 + 0.01,
              **({"build_s": 60.0, "pack_reused": True} if pack == "placement" else {})}
             for placement, pack, f1 in [("torso", "5-placement", 0.5), ("torso", "placement", 0.8),
-                                        ("wrist_left", "5-placement", 0.3), ("wrist_left", "placement", 0.6)]]  # fmt: skip
+                                        ("wrist_left", "5-placement", 0.3), ("wrist_left", "placement", 0.6),
+                                        ("torso+wrist_left", "5-placement", 0.7)]]  # fmt: skip
     table = markdown_table({**RESULT, "records": [*RESULT["records"], *rows]})
     assert "| torso | 0.500 (0.510) | 0.800 (0.810) |" in table and "| wrist_left | 0.300 (0.310) | 0.600 (0.610) |" in table
+    assert "| torso+wrist_left | 0.700 (0.710) | – |" in table  # a pair has no pack of its own
     assert "2 of 2 packs were reused" in table  # one pack per placement, not one for the whole block
 
 
