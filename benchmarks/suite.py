@@ -302,7 +302,7 @@ PLACEMENT_PAIRS = (("torso", "wrist_left"),)  # a chest strap and a watch, worn 
 FEW_PLACEMENTS = "dsads-xsub-few-placements"
 
 
-def run_single_placements(settings: BenchSettings) -> list[dict]:
+def run_few_placements(settings: BenchSettings) -> list[dict]:
     """dsads-xsub's test windows with some placements' channels only, as from one or two wearables: decided
     by the 5-placement pack (the other placements missing) and, for a single placement, by a pack built for
     it (a pack per pair would cost another full build each)."""
@@ -450,7 +450,7 @@ def run_bench(out: Path, settings: BenchSettings) -> dict:
         if spec.unseen_folds:
             records += encoder_study_records(settings.encoder_report, protocol)
     if "dsads-xsub" in settings.protocols and "dsads-xsub" not in skipped:
-        records += run_single_placements(settings)
+        records += run_few_placements(settings)
         records.append(run_hour_analysis(settings))
     settings.progress("retrieval scale")
     from benchmarks.retrieval_scale import run_retrieval_scale
@@ -532,7 +532,7 @@ def markdown_table(result: dict) -> str:
                          ("unseen_macro_f1", "S", "U", "H", "macro_f1")) + " |")  # fmt: skip
         lines += _posture_flag_line(zsl)
         lines.append("")
-    lines += _single_placement_lines(records)
+    lines += _few_placement_lines(records)
     lines += _hour_lines(records)
     scale = [r for r in records if r["protocol"] == "retrieval-scale"]
     if scale:
@@ -577,7 +577,7 @@ def _calibration_lines(records: list[dict], protocols: list[str], system: str = 
     return lines
 
 
-def _single_placement_lines(records: list[dict]) -> list[str]:
+def _few_placement_lines(records: list[dict]) -> list[str]:
     rows = [r for r in records if r["protocol"] == FEW_PLACEMENTS]
     if not rows:
         return []
