@@ -515,7 +515,9 @@ def markdown_table(result: dict) -> str:
         notes = [r for r in records if r["system"] == "harlens-auto-llm" and r["protocol"] in xsub]
         for r in notes:
             lines.append(f"\n{r['protocol']} `harlens-auto-llm` ({r.get('llm')}): {r['scored_windows']} windows, "
-                         f"{r['llm_decided']} decided by the LLM, {r['llm_fallbacks']} fell back; the evidence policy scores "
+                         f"{r['llm_decided']} decided by the LLM, {r['llm_fallbacks']} fell back "
+                         f"({r['llm_calls_per_window']:.4f} LLM calls and {r['tokens_per_window']:.1f} tokens per window; the "
+                         "table's last columns average the protocols); the evidence policy scores "
                          f"{r['evidence_macro_f1_same_windows']:.3f} on the same windows.")  # fmt: skip
         lines += _weakest_lines(records, xsub)
         lines += _calibration_lines(records, xsub)

@@ -138,3 +138,15 @@ def test_calibration_line_reads_the_default_policys_record():
             "calibration error 0.056, NLL 0.440; of the windows shown with confidence ≥ 0.9 (88% of them), 94.0% are "
             "right.") in table
     assert "confidence on the test people" not in markdown_table(RESULT)
+
+
+def test_auto_llm_lines_give_each_protocols_calls_and_tokens_not_only_the_tables_mean():
+    autos = [{"protocol": protocol, "fold": None, "system": "harlens-auto-llm", "setting": "training-free cross-subject",
+              "macro_f1": 0.9, "accuracy": 0.9, "llm": "llama.cpp:test", "scored_windows": 1000, "llm_decided": decided,
+              "llm_fallbacks": 1, "llm_calls_per_window": calls, "tokens_per_window": tokens,
+              "evidence_macro_f1_same_windows": 0.89}
+             for protocol, decided, calls, tokens in [("dsads-xsub", 9, 0.0096, 10.7), ("hapt-xsub", 5, 0.0052, 4.3)]]  # fmt: skip
+    table = markdown_table({**RESULT, "records": [*RESULT["records"], *autos]})
+    assert "9 decided by the LLM, 1 fell back (0.0096 LLM calls and 10.7 tokens per window" in table
+    assert "5 decided by the LLM, 1 fell back (0.0052 LLM calls and 4.3 tokens per window" in table
+    assert "| harlens-auto-llm |" in table and "| 0.007 ± 0.002 | 7.5 ± 3.2 |" in table  # the table's mean of the two
