@@ -622,8 +622,15 @@ def _result(column: PredicateColumn, row: int) -> PredicateResult:
         condition = f"{'>' if above else '<='} {bound:.3g} (still level)"
         base.update(feature=feature, condition=condition, **({"lower": bound} if above else {"upper": bound}))
     verdict = "holds" if holds else "fails"
-    statement = f"{label}: {verdict} — {feature}{at} = {value:.3g} {column.unit}, expected {condition}."
+    statement = f"{label}: {verdict} — {feature}{at} = {value_with_unit(value, column.unit)}, expected {condition}."
     return PredicateResult(**base, value=value, holds=holds, checkable=True, statement=statement.replace("  ", " "))
+
+
+def value_with_unit(value: float, unit: str) -> str:
+    """A measured value as a reader sees it: '12.3 deg', or '0.377 (on -1..1)' for a scale, which glued to the
+    value would read as more numbers."""
+    shown = f"(on {unit})" if ".." in unit else unit
+    return f"{value:.3g} {shown}".strip()
 
 
 _TORSO_PHRASES = {"upright": "an upright trunk", "horizontal": "a horizontal trunk", "inclined": "an inclined trunk",

@@ -15,7 +15,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from knowledge_base.attributes import PredicateResult, results_for_window
+from knowledge_base.attributes import PredicateResult, results_for_window, value_with_unit
 from knowledge_base.base import MANIFEST, FeatureStats, KnowledgeBase
 from knowledge_base.errors import KnowledgeBaseError
 from recordings.errors import RecordingError
@@ -125,8 +125,7 @@ class CheckReport(BaseModel):
             table.add_column(header, overflow="fold")
         for r in self.results:
             verdict = "[green]holds[/green]" if r.holds else ("[red]fails[/red]" if r.holds is False else "[yellow]not checkable[/yellow]")
-            unit = f"(on {r.unit})" if ".." in r.unit else r.unit  # a scale such as -1..1, not a unit
-            value = "—" if r.value is None else f"{r.value:.3g} {unit}".strip()
+            value = "—" if r.value is None else value_with_unit(r.value, r.unit)
             table.add_row(r.attribute, r.expected, r.feature, value, r.condition or "—", verdict)
         table.caption = f"{self.n_holds} hold, {self.n_fails} fail, {self.n_not_checkable} not checkable"
         return table

@@ -272,6 +272,7 @@ def test_check_recording_cuts_a_window_at_the_requested_time(kb):
     assert next(r for r in report.results if r.attribute == "torso").holds
     periodic = next(r for r in report.results if r.attribute == "periodic")
     assert f"{periodic.value:.3g} (on -1..1)" in report.to_text()  # a scale, not a unit glued to the value
+    assert f"= {periodic.value:.3g} (on -1..1), expected" in periodic.statement  # the statement reads it the same way
     early = check_recording(kb, recording, 5.0, "lying_on_back")
     assert not next(r for r in early.results if r.attribute == "torso").holds
     with pytest.raises(KnowledgeBaseError, match="outside the recording"):
