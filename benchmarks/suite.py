@@ -306,11 +306,13 @@ def run_few_placements(settings: BenchSettings) -> list[dict]:
     """dsads-xsub's test windows with some placements' channels only, as from one or two wearables: decided
     by the 5-placement pack (the other placements missing) and, for a single placement, by a pack built for
     it (a pack per pair would cost another full build each)."""
-    split = load_split("dsads-xsub", None)
+    test = load_split("dsads-xsub", None).test
+    truth = np.asarray(test.label_names, dtype=object).astype(str)
     full = open_pack(pack_folder("dsads-xsub", None, settings))[1]
     subsets = [(p,) for p in SINGLE_PLACEMENTS] + list(PLACEMENT_PAIRS)
     records = []
     for subset in subsets[:1] if settings.quick else subsets:  # quick: the torso only
+        only = test.select_channels(placement_channels(test.channels, subset))
         packs = [("5-placement", full, None)]
         if len(subset) == 1:
             folder = pack_folder("dsads-xsub", None, settings, subset[0])
@@ -319,14 +321,13 @@ def run_few_placements(settings: BenchSettings) -> list[dict]:
             manifest, own = open_pack(folder)
             packs.append(("placement", own, {"build_s": round(manifest.build_s, 1), "pack_reused": reused}))
         for pack, components, build in packs:
-            records.append(_few_placements_record(split.test, subset, pack, components) | (build or {}))
+            records.append(_few_placements_record(only, truth, subset, pack, components) | (build or {}))
             settings.progress(f"{records[-1]['placement']} only, {pack} pack: macro-F1 {records[-1]['macro_f1']:.3f}")
     return records
 
 
-def _few_placements_record(test: Windows, subset: tuple[str, ...], pack: str, components) -> dict:
-    only = test.select_channels(placement_channels(test.channels, subset))
-    truth = np.asarray(test.label_names, dtype=object).astype(str)
+def _few_placements_record(only: Windows, truth: np.ndarray, subset: tuple[str, ...], pack: str, components) -> dict:
+    """One pack's decisions on test windows cut to `subset`'s channels, scored per window and along the timeline."""
     _, probabilities, _ = Analyzer(components, AnalyzerSettings(), protocol="dsads-xsub").score(only)
     per_window = np.asarray(components.activities)[probabilities.argmax(1)]
     smoothed = _timeline_decisions(probabilities, components, only)
